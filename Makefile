@@ -1,0 +1,52 @@
+# One command installs and runs the main job (`make demo`), one installs and tests (`make test`).
+# Each creates the project's own virtual environment in .venv from the locked constraints.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := build/demo
+SEED   ?= 7
+AS_OF  ?= 2026-06-30
+
+.PHONY: install demo test lint sample lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+# The main job on the embedded default: a synthetic portfolio with ground truth, validated.
+demo: $(STAMP)
+	mkdir -p $(DEMO)
+	$(BIN)/recoverscore generate --rows 200000 --seed $(SEED) --as-of $(AS_OF) --out $(DEMO)/history.parquet
+	$(BIN)/recoverscore validate $(DEMO)/history.parquet
+	$(BIN)/recoverscore describe $(DEMO)/history.parquet
+
+# Lint, then the test suite. pytest exits 5 when it collected no test: that is a failure too.
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+# Regenerate the committed sample in data/synthetic/ (tests check it is reproducible).
+sample: $(STAMP)
+	$(BIN)/recoverscore generate --rows 5000 --seed 20260630 --as-of 2026-06-30 --out data/synthetic/sample.parquet
+	$(BIN)/recoverscore generate --rows 5000 --seed 20260630 --as-of 2026-06-30 --out data/synthetic/sample.csv
+
+# Re-resolve the dependency lock from pyproject.toml's ranges.
+lock:
+	rm -rf build/lockenv && $(PYTHON) -m venv build/lockenv
+	build/lockenv/bin/python -m pip install --quiet --upgrade pip
+	build/lockenv/bin/python -m pip install --quiet ".[test]"
+	build/lockenv/bin/python -m pip freeze --exclude recoverscore > constraints.txt
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,562 @@
+"""A synthetic world of delinquent debts whose true recovery probabilities are known.
+
+The generating story, one debt at a time (all parameters in ``configs/synthetic.yaml``):
+
+1. **Who owes.** The debtor is an individual or an enterprise, in a region and an industry. Two
+   latent traits are drawn, correlated: *willingness* to pay and *ability* to pay. The collector
+   never sees them; every observable column below is drawn from them.
+2. **The debt.** The principal is lognormal (enterprises about ten times larger, able debtors were
+   lent more). Days past due come from a mixture that fills every aging bucket up to six years.
+3. **What ability shows.** Monthly income (individuals), annual revenue and tax status
+   (enterprises), and the attachable assets: real estate, vehicles, equity holdings.
+4. **What willingness shows.** Contact status decays with age and rises with willingness;
+   willing debtors make partial payments (recently) and acknowledge the debt in writing,
+   unwilling ones break promises and dispute. A partial payment or an acknowledgment restarts the
+   limitation period, so an old debt can be alive and a younger one time-barred.
+5. **Litigation history** with other creditors: lawsuits, judgments, enforcement cases and the
+   dishonest-debtor list, more likely for the unwilling and the unable.
+6. **The truth.** From the observable row, the world computes the probability that the debtor
+   repays within the horizon with no action (``P0``) and the lift ``L`` of each tier, both
+   logistic in the row's signals (``SIGNALS``), and ``P(tier) = 1 - (1 - P0)(1 - L(tier))``.
+   Soft reminders lift willing, reachable, young debts; mediation lifts the willing but unable;
+   a payment order collapses on a disputed debt; litigation lifts only where there are attachable
+   assets; every lift decays with age; a judicial tier's lift is exactly zero on a time-barred
+   debt, so its probability falls back to ``P0``. The truth conditions on the observable row
+   only: latent traits reach the outcome through what they make visible. So the recorded
+   probability is the best any model of the row can do, and its AUC is a true Bayes limit.
+7. **What happened.** A legacy policy (the aging staircase, with a share of uniform exploration)
+   gives each debt a tier with a known propensity. The outcome is drawn from that tier's true
+   probability; a recovery returns a Beta-distributed share of the principal; costs follow the
+   court-fee schedule and commission rules in ``configs/costs.yaml``.
+
+Generation runs in fixed-size chunks, each with its own random stream derived from the seed, so
+a seed fixes the data whatever the total size, and memory stays flat for any number of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+
+from recoverscore.config import StrictModel, default_config_path, load_config
+from recoverscore.costs import CostConfig, load_costs
+from recoverscore.features import days_past_due, is_time_barred
+from recoverscore.schemas import TIERS, SyntheticHistory, true_probability_column
+
+SIGNALS: tuple[str, ...] = (
+    "age",  # log(1 + days past due / 30)
+    "lost",  # contact lost
+    "intermittent",  # contact intermittent
+    "disputed",  # the debtor disputes the debt
+    "recent_payment",  # exp(-days since last partial payment / 90), 0 if none
+    "partial_payments",  # partial payments, capped at 5
+    "broken_promises",  # broken promises to pay, capped at 5
+    "assets",  # number of attachable asset kinds (real estate, vehicle, equity)
+    "has_assets",  # any attachable asset
+    "capacity",  # log(yearly means to pay / principal), clipped to [-4, 3]
+    "enterprise",  # the debtor is an enterprise
+    "dishonest",  # on the dishonest-judgment-debtor list
+    "judgments",  # prior judgments as defendant, capped at 3
+    "elderly",  # elderly individual
+    "disaster",  # hit by a natural disaster
+    "log_principal",  # log(principal / 10,000)
+)
+"""Signals of the observable row that the truth is logistic in."""
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+class Population(StrictModel):
+    enterprise_share: float = Field(ge=0, le=1)
+    elderly_share: float = Field(ge=0, le=1)
+    latent_correlation: float = Field(ge=-1, le=1)
+
+
+class Region(StrictModel):
+    name: str = Field(min_length=1)
+    weight: float = Field(gt=0)
+    court_effect: float
+    disaster_share: float = Field(ge=0, le=1)
+
+
+class Industry(StrictModel):
+    name: str = Field(min_length=1)
+    weight: float = Field(gt=0)
+    risk: float
+
+
+class Lognormal(StrictModel):
+    median: float = Field(gt=0)
+    sigma: float = Field(ge=0)
+
+
+class Principal(StrictModel):
+    individual: Lognormal
+    enterprise: Lognormal
+    ability_loading: float
+
+
+class AgeSegment(StrictModel):
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+    weight: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AgeSegment:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+
+class Scaled(StrictModel):
+    """A lognormal quantity: median x exp(ability loading x ability + noise x N(0, 1))."""
+
+    median: float = Field(gt=0)
+    ability: float
+    noise: float = Field(ge=0)
+
+
+class Logit(StrictModel):
+    """Logistic / log-linear link in the latent traits and the debtor type."""
+
+    intercept: float = 0.0
+    willingness: float = 0.0
+    ability: float = 0.0
+    enterprise: float = 0.0
+
+
+class AssetLink(StrictModel):
+    individual: float
+    enterprise: float
+    ability: float
+
+
+class Contact(StrictModel):
+    willingness: float
+    age: float
+    lost_below: float
+    intermittent_below: float
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Contact:
+        if self.lost_below >= self.intermittent_below:
+            raise ValueError("lost_below must be below intermittent_below")
+        return self
+
+
+class Observables(StrictModel):
+    monthly_income: Scaled
+    revenue_multiple: Scaled
+    pays_tax: Logit
+    real_estate: AssetLink
+    vehicle: AssetLink
+    equity: AssetLink
+    contact: Contact
+    disputes: Logit
+    partial_payments: Logit
+    broken_promises: Logit
+    acknowledgment: Logit
+    lawsuits: Logit
+    judgment_rate: float = Field(ge=0, le=1)
+    enforcement: Logit
+    dishonest: Logit
+
+
+class Linear(StrictModel):
+    """A logit: intercept plus coefficients on named signals (see ``SIGNALS``)."""
+
+    intercept: float
+    coefficients: dict[str, float]
+
+    @field_validator("coefficients")
+    @classmethod
+    def _known_signals(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"unknown signal(s) {unknown}; allowed: {list(SIGNALS)}")
+        return value
+
+
+class TierTruth(Linear):
+    judicial: bool
+
+
+class Capacity(StrictModel):
+    income_share: float = Field(gt=0, le=1)  # share of income available for repayment
+    revenue_margin: float = Field(gt=0, le=1)  # share of revenue available for repayment
+
+
+class Truth(StrictModel):
+    capacity: Capacity
+    voluntary: Linear
+    tiers: dict[str, TierTruth]
+
+    @field_validator("tiers")
+    @classmethod
+    def _all_tiers(cls, value: dict[str, TierTruth]) -> dict[str, TierTruth]:
+        if set(value) != set(TIERS):
+            raise ValueError(f"needs exactly the tiers {list(TIERS)}, got {sorted(value)}")
+        return value
+
+
+class Step(StrictModel):
+    max_days: int | None = Field(default=None, ge=0)
+    tier: str
+
+    @field_validator("tier")
+    @classmethod
+    def _known_tier(cls, value: str) -> str:
+        if value not in TIERS:
+            raise ValueError(f"unknown tier {value!r}; allowed: {list(TIERS)}")
+        return value
+
+
+class LegacyPolicy(StrictModel):
+    exploration: float = Field(ge=0, le=1)
+    staircase: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _open_last_step(self) -> LegacyPolicy:
+        bounds = [s.max_days for s in self.staircase]
+        if bounds[-1] is not None or any(b is None for b in bounds[:-1]):
+            raise ValueError("staircase: only the last step has max_days null, and it must")
+        if bounds[:-1] != sorted(set(bounds[:-1])):
+            raise ValueError("staircase: max_days must increase")
+        return self
+
+
+class Share(StrictModel):
+    mean: float = Field(gt=0, lt=1)
+    concentration: float = Field(gt=0)
+
+
+class SyntheticConfig(StrictModel):
+    rows_per_chunk: int = Field(gt=0)
+    horizon_days: int = Field(gt=0)
+    limitation_years: int = Field(gt=0)
+    population: Population
+    regions: list[Region] = Field(min_length=1)
+    industries: list[Industry] = Field(min_length=1)
+    principal: Principal
+    days_past_due: list[AgeSegment] = Field(min_length=1)
+    observables: Observables
+    truth: Truth
+    legacy_policy: LegacyPolicy
+    recovery_share: dict[str, Share]
+
+    @field_validator("recovery_share")
+    @classmethod
+    def _all_tiers(cls, value: dict[str, Share]) -> dict[str, Share]:
+        if set(value) != set(TIERS):
+            raise ValueError(f"needs exactly the tiers {list(TIERS)}, got {sorted(value)}")
+        return value
+
+
+def load_synthetic_config(path: str | Path | None = None) -> SyntheticConfig:
+    """Load ``configs/synthetic.yaml`` (or ``path``) into a validated ``SyntheticConfig``."""
+    return load_config(path or default_config_path("synthetic.yaml"), SyntheticConfig)
+
+
+# --- the truth: a pure function of the observable row -----------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def signals(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
+    """The signals of each row that the truth is logistic in (see ``SIGNALS``)."""
+    age_days = days_past_due(frame["due_date"], frame["as_of"])
+    since_payment = (frame["as_of"] - frame["last_payment_date"]).dt.days.to_numpy(dtype=float)
+    asset_flags = frame[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]]
+    n_assets = asset_flags.to_numpy(dtype=float).sum(axis=1)
+    enterprise = (frame["debtor_type"] == "enterprise").to_numpy()
+    principal = frame["principal"].to_numpy(dtype=float)
+    means = np.where(
+        enterprise,
+        frame["annual_revenue"].to_numpy(dtype=float, na_value=np.nan)
+        * truth.capacity.revenue_margin,
+        12 * frame["monthly_income"].to_numpy(dtype=float, na_value=np.nan)
+        * truth.capacity.income_share,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        capacity = np.clip(np.log(means / principal), -4.0, 3.0)
+    contact = frame["contact_status"].to_numpy()
+    return pd.DataFrame(
+        {
+            "age": np.log1p(age_days / 30.0),
+            "lost": (contact == "lost").astype(float),
+            "intermittent": (contact == "intermittent").astype(float),
+            "disputed": frame["disputes_debt"].to_numpy(dtype=float),
+            "recent_payment": np.nan_to_num(np.exp(-since_payment / 90.0), nan=0.0),
+            "partial_payments": np.minimum(frame["n_partial_payments"].to_numpy(), 5),
+            "broken_promises": np.minimum(frame["n_broken_promises"].to_numpy(), 5),
+            "assets": n_assets,
+            "has_assets": (n_assets > 0).astype(float),
+            "capacity": np.nan_to_num(capacity, nan=0.0),
+            "enterprise": enterprise.astype(float),
+            "dishonest": frame["on_dishonest_list"].to_numpy(dtype=float),
+            "judgments": np.minimum(frame["n_prior_judgments"].to_numpy(), 3),
+            "elderly": frame["is_elderly"].to_numpy(dtype=float),
+            "disaster": frame["disaster_affected"].to_numpy(dtype=float),
+            "log_principal": np.log(principal / 10_000.0),
+        },
+        index=frame.index,
+    ).astype(float)
+
+
+def _logit(linear: Linear, sig: pd.DataFrame) -> np.ndarray:
+    out = np.full(len(sig), linear.intercept)
+    for name, coefficient in linear.coefficients.items():
+        out += coefficient * sig[name].to_numpy()
+    return out
+
+
+def true_probabilities(frame: pd.DataFrame, config: SyntheticConfig) -> pd.DataFrame:
+    """True P(recover within the horizon | row, tier) for every tier, one column per tier.
+
+    A pure function of the observable portfolio columns, so tests can move one column and watch
+    the truth respond.
+    """
+    truth = config.truth
+    sig = signals(frame, truth)
+    industry_risk = {i.name: i.risk for i in config.industries}
+    court_effect = {r.name: r.court_effect for r in config.regions}
+    risk = frame["industry"].map(industry_risk).fillna(0.0).to_numpy(dtype=float)
+    court = frame["region"].map(court_effect).fillna(0.0).to_numpy(dtype=float)
+    barred = is_time_barred(
+        frame["due_date"], frame["last_acknowledgment_date"], frame["as_of"],
+        config.limitation_years,
+    )
+    voluntary = _sigmoid(_logit(truth.voluntary, sig) + risk)
+    columns = {}
+    for tier in TIERS:
+        spec = truth.tiers[tier]
+        lift = _sigmoid(_logit(spec, sig) + (court if spec.judicial else 0.0))
+        if spec.judicial:
+            lift = np.where(barred, 0.0, lift)
+        columns[true_probability_column(tier)] = 1.0 - (1.0 - voluntary) * (1.0 - lift)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+# --- generation ----------------------------------------------------------------------------------
+
+
+def _choice(rng: np.random.Generator, names: list[str], weights: list[float], n: int) -> np.ndarray:
+    p = np.asarray(weights, dtype=float)
+    return np.asarray(names, dtype=object)[rng.choice(len(names), size=n, p=p / p.sum())]
+
+
+def _draw(link: Logit, w: np.ndarray, a: np.ndarray, enterprise: np.ndarray) -> np.ndarray:
+    """Linear predictor of a Logit link for each debtor."""
+    return link.intercept + link.willingness * w + link.ability * a + link.enterprise * enterprise
+
+
+def _dates(as_of: np.datetime64, days_before: np.ndarray) -> np.ndarray:
+    """``as_of`` minus a number of days, NaT where the number is missing (negative)."""
+    out = (as_of - days_before.clip(min=0).astype("timedelta64[D]")).astype("datetime64[ns]")
+    return np.where(days_before < 0, np.datetime64("NaT"), out)
+
+
+def _portfolio(rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp,
+               config: SyntheticConfig) -> pd.DataFrame:
+    """Observable portfolio columns for debts ``start .. start + n - 1``."""
+    pop, obs = config.population, config.observables
+    enterprise = rng.random(n) < pop.enterprise_share
+    ent = enterprise.astype(float)
+    region = _choice(rng, [r.name for r in config.regions], [r.weight for r in config.regions], n)
+    industry = _choice(
+        rng, [i.name for i in config.industries], [i.weight for i in config.industries], n
+    )
+    z = rng.standard_normal((n, 2))
+    rho = pop.latent_correlation
+    willing = z[:, 0]
+    able = rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1]
+
+    spec = config.principal
+    median = np.where(enterprise, spec.enterprise.median, spec.individual.median)
+    sigma = np.where(enterprise, spec.enterprise.sigma, spec.individual.sigma)
+    principal = np.round(
+        median * np.exp(sigma * rng.standard_normal(n) + spec.ability_loading * able), 2
+    )
+    principal = np.maximum(principal, 100.0)
+
+    segments = config.days_past_due
+    seg = rng.choice(
+        len(segments), size=n, p=np.array([s.weight for s in segments]) / sum(
+            s.weight for s in segments
+        )
+    )
+    lo = np.array([s.min for s in segments])[seg]
+    hi = np.array([s.max for s in segments])[seg]
+    dpd = rng.integers(lo, hi + 1)
+    age = np.log1p(dpd / 30.0)
+    as_of_day = np.datetime64(as_of.date(), "D")
+
+    income = obs.monthly_income
+    monthly_income = np.round(
+        income.median * np.exp(income.ability * able + income.noise * rng.standard_normal(n)), 0
+    )
+    rev = obs.revenue_multiple
+    revenue = np.round(
+        principal * rev.median * np.exp(rev.ability * able + rev.noise * rng.standard_normal(n)), 0
+    )
+    pays_tax = rng.random(n) < _sigmoid(_draw(obs.pays_tax, willing, able, ent))
+
+    def asset(link: AssetLink) -> np.ndarray:
+        base = np.where(enterprise, link.enterprise, link.individual)
+        return rng.random(n) < _sigmoid(base + link.ability * able)
+
+    real_estate, vehicle, equity = asset(obs.real_estate), asset(obs.vehicle), asset(obs.equity)
+
+    c = obs.contact
+    reach = c.willingness * willing + c.age * age + rng.logistic(size=n)
+    contact = np.where(
+        reach < c.lost_below, "lost", np.where(reach < c.intermittent_below, "intermittent",
+                                               "reachable")
+    )
+    disputes = rng.random(n) < _sigmoid(_draw(obs.disputes, willing, able, ent))
+
+    exposure = np.minimum(dpd, 365) / 365.0  # more time overdue, more chances to pay or promise
+    n_paid = rng.poisson(np.exp(_draw(obs.partial_payments, willing, able, ent)) * exposure)
+    recency = rng.beta(1.0, 2.0 + 0.8 * np.clip(willing, -1.5, 2.0))
+    since_paid = np.where(n_paid > 0, np.minimum((recency * dpd).astype(int), dpd - 1), -1)
+    n_broken = rng.poisson(np.exp(_draw(obs.broken_promises, willing, able, ent)) * exposure)
+    acknowledged = (dpd > 0) & (
+        rng.random(n) < _sigmoid(_draw(obs.acknowledgment, willing, able, ent))
+    )
+    since_ack = np.where(acknowledged, (rng.random(n) * dpd).astype(int), -1)
+    # the limitation period restarts at the later of an acknowledgment and a partial payment
+    since_interruption = np.where(
+        (since_ack >= 0) & (since_paid >= 0), np.minimum(since_ack, since_paid),
+        np.maximum(since_ack, since_paid),
+    )
+
+    lawsuits = rng.poisson(np.exp(_draw(obs.lawsuits, willing, able, ent)))
+    judgments = rng.binomial(lawsuits, obs.judgment_rate)
+    enforcements = rng.binomial(judgments, _sigmoid(_draw(obs.enforcement, willing, able,
+                                                          ent)))
+    dishonest = (enforcements > 0) & (
+        rng.random(n) < _sigmoid(_draw(obs.dishonest, willing, able, ent))
+    )
+    elderly = ~enterprise & (rng.random(n) < pop.elderly_share)
+    disaster_share = {r.name: r.disaster_share for r in config.regions}
+    disaster = rng.random(n) < pd.Series(region).map(disaster_share).to_numpy(dtype=float)
+
+    ids = "D" + pd.Series(np.arange(start, start + n)).astype(str).str.zfill(9)
+    return pd.DataFrame(
+        {
+            "debtor_id": ids.to_numpy(),
+            "as_of": np.full(n, as_of_day).astype("datetime64[ns]"),
+            "debtor_type": np.where(enterprise, "enterprise", "individual"),
+            "region": region,
+            "industry": industry,
+            "principal": principal,
+            "due_date": _dates(as_of_day, dpd),
+            "last_payment_date": _dates(as_of_day, since_paid),
+            "n_partial_payments": n_paid,
+            "n_broken_promises": n_broken,
+            "last_acknowledgment_date": _dates(as_of_day, since_interruption),
+            "contact_status": contact,
+            "disputes_debt": disputes,
+            "n_prior_lawsuits": lawsuits,
+            "n_prior_judgments": judgments,
+            "on_dishonest_list": dishonest,
+            "n_prior_enforcements": enforcements,
+            "owns_real_estate": real_estate,
+            "owns_vehicle": vehicle,
+            "has_equity_holdings": equity,
+            "monthly_income": np.where(enterprise, np.nan, monthly_income),
+            "annual_revenue": np.where(enterprise, revenue, np.nan),
+            "pays_tax": pd.Series(pays_tax, dtype="boolean").where(enterprise, pd.NA).array,
+            "is_elderly": elderly,
+            "disaster_affected": disaster,
+        }
+    )
+
+
+def legacy_tier(days: np.ndarray, policy: LegacyPolicy) -> np.ndarray:
+    """The tier the aging staircase gives a debt of this age, before any exploration."""
+    bounds = np.array([s.max_days for s in policy.staircase[:-1]])
+    tiers = np.array([s.tier for s in policy.staircase], dtype=object)
+    return tiers[np.searchsorted(bounds, days, side="left")]
+
+
+def _history(rng: np.random.Generator, portfolio: pd.DataFrame, config: SyntheticConfig,
+             costs: CostConfig) -> pd.DataFrame:
+    """Add the legacy decision, the truth, and what happened under the given tier."""
+    n = len(portfolio)
+    policy = config.legacy_policy
+    days = days_past_due(portfolio["due_date"], portfolio["as_of"])
+    staircase = legacy_tier(days, policy)
+    explore = rng.random(n) < policy.exploration
+    tiers = np.asarray(TIERS, dtype=object)
+    given = np.where(explore, tiers[rng.integers(0, len(TIERS), n)], staircase)
+    propensity = (1 - policy.exploration) * (given == staircase) + policy.exploration / len(TIERS)
+
+    truth = true_probabilities(portfolio, config)
+    codes = pd.Categorical(given, categories=TIERS).codes
+    p_given = truth.to_numpy()[np.arange(n), codes]
+    recovered = rng.random(n) < p_given
+    mean = np.array([config.recovery_share[t].mean for t in given])
+    conc = np.array([config.recovery_share[t].concentration for t in given])
+    share = rng.beta(mean * conc, (1 - mean) * conc)
+    principal = portfolio["principal"].to_numpy()
+    amount = np.where(recovered, np.maximum(np.round(principal * share, 2), 0.01), 0.0)
+    amount = np.minimum(amount, principal)
+    assets = portfolio[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
+    incurred = costs.incurred(
+        given, principal, amount, days, (portfolio["contact_status"] == "lost").to_numpy(),
+        assets.to_numpy(),
+    )
+    labels = pd.DataFrame(
+        {
+            "given_tier": given.astype(str),
+            "propensity": propensity,
+            "recovered": recovered,
+            "amount_recovered": amount,
+            "costs": np.round(incurred, 2),
+        },
+        index=portfolio.index,
+    )
+    return pd.concat([portfolio, labels, truth], axis=1)
+
+
+def generate(
+    rows: int,
+    seed: int,
+    as_of: str | pd.Timestamp,
+    config: SyntheticConfig | None = None,
+    costs: CostConfig | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield the synthetic history in chunks of ``config.rows_per_chunk`` rows.
+
+    Chunk ``k`` draws from its own stream seeded by ``(seed, k)``, so the same seed and size
+    always give the same rows, and a million rows never sit in memory at once.
+    """
+    if rows < 1:
+        raise ValueError("rows must be at least 1")
+    config = config or load_synthetic_config()
+    costs = costs or load_costs()
+    as_of = pd.Timestamp(as_of).normalize()
+    for k, start in enumerate(range(0, rows, config.rows_per_chunk)):
+        rng = np.random.default_rng([seed, k])
+        n = min(config.rows_per_chunk, rows - start)
+        yield _history(rng, _portfolio(rng, start, n, as_of, config), config, costs)
+
+
+def generate_frame(
+    rows: int,
+    seed: int,
+    as_of: str | pd.Timestamp,
+    config: SyntheticConfig | None = None,
+    costs: CostConfig | None = None,
+) -> pd.DataFrame:
+    """The whole synthetic history as one validated-typed DataFrame (for notebooks and tests)."""
+    frame = pd.concat(list(generate(rows, seed, as_of, config, costs)), ignore_index=True)
+    return frame[list(SyntheticHistory.to_schema().columns)]
