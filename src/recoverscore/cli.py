@@ -7,7 +7,7 @@ file or configuration error, printed as one line without a traceback.
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
@@ -36,7 +36,7 @@ out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 
-class SchemaChoice(str, Enum):
+class SchemaChoice(StrEnum):
     auto = "auto"
     portfolio = "portfolio"
     history = "history"
@@ -48,6 +48,7 @@ SCHEMAS = {
     SchemaChoice.history: schemas.History,
     SchemaChoice.synthetic: schemas.SyntheticHistory,
 }
+DOCUMENTED = {**{c.value: m for c, m in SCHEMAS.items()}, "scored": schemas.Scored}
 
 
 def _fail(message: str) -> None:
@@ -88,14 +89,19 @@ def generate_command(
         world = load_synthetic_config(config)
         chunks = generate(rows, seed, _date(as_of, "--as-of"), world)
         with Progress(
-            TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, disable=rows < 2 * world.rows_per_chunk, transient=True,
+            TextColumn("generating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=rows < 2 * world.rows_per_chunk,
+            transient=True,
         ) as progress:
             task = progress.add_task("rows", total=rows)
             write_chunks(chunks, out_path, on_chunk=lambda n: progress.advance(task, n))
     except RecoverscoreError as error:
         _fail(str(error))
-    out.print(f"wrote {rows:,} debts to {out_path}", highlight=False)
+    out.print(f"wrote {rows:,} debts to {out_path}", highlight=False, soft_wrap=True)
 
 
 def _failure_table(failures: pd.DataFrame, limit: int) -> Table:
@@ -131,8 +137,11 @@ def validate_command(
     except RecoverscoreError as error:
         _fail(str(error))
     if report.is_valid:
-        out.print(f"{path}: {report.n_rows:,} rows valid against the {choice.value} schema",
-                  highlight=False)
+        out.print(
+            f"{path}: {report.n_rows:,} rows valid against the {choice.value} schema",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     out.print(_failure_table(report.failures, max_rows))
     by_check = report.failures.groupby(["column", "check"]).size().sort_values(ascending=False)
@@ -144,6 +153,7 @@ def validate_command(
         f"{path}: {len(report.rejected_rows):,} of {report.n_rows:,} rows fail the "
         f"{choice.value} schema ({len(report.failures):,} failures)",
         highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(EXIT_INVALID)
 
@@ -194,7 +204,17 @@ def describe_command(
     if "bayes_limit_auc" in summary:
         out.print(_frame_table(summary["true_p_by_bucket"], "mean true P by bucket", "bucket"))
         line += f", Bayes-limit AUC {summary['bayes_limit_auc']:.4f}"
-    out.print(line, highlight=False)
+    out.print(line, highlight=False, soft_wrap=True)
+
+
+@app.command("schema")
+def schema_command(
+    name: str = typer.Argument("portfolio", help=f"Which contract: {', '.join(DOCUMENTED)}."),
+) -> None:
+    """Print a file contract as a Markdown table: columns, types, allowed values, rules."""
+    if name not in DOCUMENTED:
+        _fail(f"unknown schema {name!r}: choose one of {', '.join(DOCUMENTED)}")
+    print(schemas.schema_reference(DOCUMENTED[name]))
 
 
 def main() -> None:

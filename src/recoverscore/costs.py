@@ -6,6 +6,7 @@ vectorised over numpy arrays so the synthetic world and the policy can cost mill
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +33,13 @@ class BracketSchedule(StrictModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> BracketSchedule:
-        bounds = [self.flat_up_to] + [b.up_to for b in self.brackets[:-1]]
-        if any(b is None for b in bounds[1:]):
+        bounds = [self.flat_up_to] + [b.up_to for b in self.brackets]
+        if any(b is None for b in bounds[:-1]):
             raise ValueError("brackets: only the last bracket may have up_to null")
-        if any(lo >= hi for lo, hi in zip(bounds, bounds[1:], strict=False)):
+        if bounds[-1] is None:
+            bounds.pop()
+        if any(lo >= hi for lo, hi in pairwise(bounds)):
             raise ValueError("brackets: up_to must increase and start above flat_up_to")
-        last = self.brackets[-1].up_to
-        if last is not None and last <= bounds[-1]:
-            raise ValueError("brackets: up_to must increase")
         return self
 
     def fee(self, amount: ArrayLike) -> np.ndarray:

@@ -30,7 +30,9 @@ def history_buckets(history: pd.DataFrame, limitation_years: int = 3) -> pd.Cate
     """Aging bucket of each debt as of its decision date."""
     days = days_past_due(history["due_date"], history["as_of"])
     barred = is_time_barred(
-        history["due_date"], history["last_acknowledgment_date"], history["as_of"],
+        history["due_date"],
+        history["last_acknowledgment_date"],
+        history["as_of"],
         limitation_years,
     )
     return pd.Categorical(aging_bucket(days, barred), categories=AGING_BUCKETS)
@@ -55,10 +57,12 @@ def _recovery_table(history: pd.DataFrame, by: pd.Series | pd.Categorical) -> pd
 
 def history_summary(history: pd.DataFrame, limitation_years: int = 3) -> dict[str, object]:
     """Recovery by given tier and by aging bucket, plus the Bayes limit where truth exists."""
-    buckets = pd.Series(history_buckets(history, limitation_years), index=history.index,
-                        name="aging_bucket")
+    buckets = pd.Series(
+        history_buckets(history, limitation_years), index=history.index, name="aging_bucket"
+    )
     tiers = pd.Series(
-        pd.Categorical(history["given_tier"], categories=TIERS), index=history.index,
+        pd.Categorical(history["given_tier"], categories=TIERS),
+        index=history.index,
         name="given_tier",
     )
     by_tier = _recovery_table(history, tiers)
@@ -67,14 +71,16 @@ def history_summary(history: pd.DataFrame, limitation_years: int = 3) -> dict[st
         "recovery_rate": float(history["recovered"].mean()),
         "by_tier": by_tier,
         "by_bucket": _recovery_table(history, buckets),
-        "tier_mix_by_bucket": pd.crosstab(buckets, history["given_tier"], normalize="index")
-        .reindex(columns=list(TIERS), fill_value=0.0),
+        "tier_mix_by_bucket": pd.crosstab(
+            buckets, history["given_tier"], normalize="index"
+        ).reindex(columns=list(TIERS), fill_value=0.0),
     }
     if all(true_probability_column(t) in history.columns for t in TIERS):
         summary["bayes_limit_auc"] = bayes_limit_auc(history)
         summary["true_p_by_bucket"] = (
             history[[true_probability_column(t) for t in TIERS]]
-            .groupby(buckets, observed=False).mean()
+            .groupby(buckets, observed=False)
+            .mean()
             .rename(columns=lambda c: c.removeprefix("p_true_"))
         )
     return summary

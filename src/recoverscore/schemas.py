@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -47,14 +47,19 @@ def value_column(tier: str) -> str:
     return f"ev_{tier}"
 
 
-# Cross-column checks are reported against one column, the one a user would fix.
-_PRIMARY_COLUMN: dict[str, str] = {}
+# Row-wise cross-column checks by method name: (column a user would fix, description). They are
+# keyed by method name because pandera drops a check's ``name=`` in subclassed models.
+_ROW_CHECKS: dict[str, tuple[str, str]] = {}
 
 
-def _row_check(name: str, primary: str) -> Callable:
+def _row_check(description: str, primary: str) -> Callable:
     """Register a row-wise dataframe check whose failures are reported on ``primary``."""
-    _PRIMARY_COLUMN[name] = primary
-    return pa.dataframe_check(name=name)
+
+    def register(method: Callable) -> classmethod:
+        _ROW_CHECKS[method.__name__] = (primary, description)
+        return pa.dataframe_check(method)
+
+    return register
 
 
 def _on_or_before(early: pd.Series, late: pd.Series) -> pd.Series:
@@ -69,31 +74,52 @@ class Portfolio(pa.DataFrameModel):
     has no such column. Income applies to individuals, revenue and tax status to enterprises.
     """
 
-    debtor_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    as_of: Series[pa.DateTime]
-    debtor_type: Series[str] = pa.Field(isin=list(DEBTOR_TYPES))
-    region: Series[str] = pa.Field(str_length={"min_value": 1})
-    industry: Series[str] = pa.Field(str_length={"min_value": 1})
-    principal: Series[float] = pa.Field(gt=0)
-    due_date: Series[pa.DateTime]
-    last_payment_date: Series[pa.DateTime] = pa.Field(nullable=True)
-    n_partial_payments: Series[int] = pa.Field(ge=0)
-    n_broken_promises: Series[int] = pa.Field(ge=0)
-    last_acknowledgment_date: Series[pa.DateTime] = pa.Field(nullable=True)
-    contact_status: Series[str] = pa.Field(isin=list(CONTACT_STATUSES))
-    disputes_debt: Series[bool]
-    n_prior_lawsuits: Series[int] = pa.Field(ge=0)
-    n_prior_judgments: Series[int] = pa.Field(ge=0)
-    on_dishonest_list: Series[bool]
-    n_prior_enforcements: Series[int] = pa.Field(ge=0)
-    owns_real_estate: Series[bool]
-    owns_vehicle: Series[bool]
-    has_equity_holdings: Series[bool]
-    monthly_income: Series[float] = pa.Field(ge=0, nullable=True)
-    annual_revenue: Series[float] = pa.Field(ge=0, nullable=True)
-    pays_tax: Series[pd.BooleanDtype] = pa.Field(nullable=True)
-    is_elderly: Series[bool]
-    disaster_affected: Series[bool]
+    debtor_id: Series[str] = pa.Field(
+        unique=True, str_length={"min_value": 1}, description="Case identifier, unique in the file"
+    )
+    as_of: Series[pa.DateTime] = pa.Field(
+        description="Snapshot (decision) date; filled from --as-of when the file has none"
+    )
+    debtor_type: Series[str] = pa.Field(isin=list(DEBTOR_TYPES), description="Who owes")
+    region: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="Region of the debtor (free text)"
+    )
+    industry: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="Industry of the debtor or employer (free text)"
+    )
+    principal: Series[float] = pa.Field(gt=0, description="Outstanding principal, CNY")
+    due_date: Series[pa.DateTime] = pa.Field(description="Date the debt fell due")
+    last_payment_date: Series[pa.DateTime] = pa.Field(
+        nullable=True, description="Last partial payment since the due date"
+    )
+    n_partial_payments: Series[int] = pa.Field(ge=0, description="Partial payments since due")
+    n_broken_promises: Series[int] = pa.Field(ge=0, description="Promises to pay not kept")
+    last_acknowledgment_date: Series[pa.DateTime] = pa.Field(
+        nullable=True,
+        description="Last interruption of limitation: signed demand, acknowledgment or payment",
+    )
+    contact_status: Series[str] = pa.Field(
+        isin=list(CONTACT_STATUSES), description="Can the debtor be reached"
+    )
+    disputes_debt: Series[bool] = pa.Field(description="The debtor disputes the debt")
+    n_prior_lawsuits: Series[int] = pa.Field(ge=0, description="Prior lawsuits as defendant")
+    n_prior_judgments: Series[int] = pa.Field(ge=0, description="Prior judgments against")
+    on_dishonest_list: Series[bool] = pa.Field(description="Listed as dishonest judgment debtor")
+    n_prior_enforcements: Series[int] = pa.Field(ge=0, description="Prior enforcement cases")
+    owns_real_estate: Series[bool] = pa.Field(description="Attachable real estate")
+    owns_vehicle: Series[bool] = pa.Field(description="Attachable vehicle")
+    has_equity_holdings: Series[bool] = pa.Field(description="Attachable equity holdings")
+    monthly_income: Series[float] = pa.Field(
+        ge=0, nullable=True, description="Individuals: monthly income, CNY"
+    )
+    annual_revenue: Series[float] = pa.Field(
+        ge=0, nullable=True, description="Enterprises: annual revenue, CNY"
+    )
+    pays_tax: Series[pd.BooleanDtype] = pa.Field(
+        nullable=True, description="Enterprises: files and pays tax"
+    )
+    is_elderly: Series[bool] = pa.Field(description="Individuals: elderly (dialect-speaking staff)")
+    disaster_affected: Series[bool] = pa.Field(description="Hit by a natural disaster")
 
     class Config:
         coerce = True
@@ -108,7 +134,9 @@ class Portfolio(pa.DataFrameModel):
         paid = df["last_payment_date"]
         return _on_or_before(df["due_date"], paid) & _on_or_before(paid, df["as_of"])
 
-    @_row_check("last_payment_date present exactly when n_partial_payments > 0", "n_partial_payments")
+    @_row_check(
+        "last_payment_date present exactly when n_partial_payments > 0", "n_partial_payments"
+    )
     def _payment_count_matches_date(cls, df: pd.DataFrame) -> pd.Series:
         return df["last_payment_date"].notna() == (df["n_partial_payments"] > 0)
 
@@ -151,11 +179,13 @@ class History(Portfolio):
     ``amount_recovered`` how much (CNY) and ``costs`` what the collection cost (CNY).
     """
 
-    given_tier: Series[str] = pa.Field(isin=list(TIERS))
-    propensity: Series[float] = pa.Field(gt=0, le=1)
-    recovered: Series[bool]
-    amount_recovered: Series[float] = pa.Field(ge=0)
-    costs: Series[float] = pa.Field(ge=0)
+    given_tier: Series[str] = pa.Field(isin=list(TIERS), description="Tier the case was given")
+    propensity: Series[float] = pa.Field(
+        gt=0, le=1, description="Probability the old policy gave that tier"
+    )
+    recovered: Series[bool] = pa.Field(description="Recovered within the horizon")
+    amount_recovered: Series[float] = pa.Field(ge=0, description="Amount recovered, CNY")
+    costs: Series[float] = pa.Field(ge=0, description="Collection costs incurred, CNY")
 
     @_row_check("amount_recovered at most principal", "amount_recovered")
     def _recovery_capped(cls, df: pd.DataFrame) -> pd.Series:
@@ -178,7 +208,10 @@ SyntheticHistory: type[History] = _extend(
     "SyntheticHistory",
     "History from the synthetic world, with the true P(recover | row, tier) for every tier.",
     {
-        true_probability_column(t): (Series[float], pa.Field(ge=0, le=1))
+        true_probability_column(t): (
+            Series[float],
+            pa.Field(ge=0, le=1, description=f"True P(recover within horizon) under {t}"),
+        )
         for t in TIERS
     },
 )
@@ -187,13 +220,22 @@ SyntheticHistory: type[History] = _extend(
 class _ScoredBase(pa.DataFrameModel):
     """Per-debtor recommendation; per-tier columns are added below from ``TIERS``."""
 
-    debtor_id: Series[str] = pa.Field(unique=True)
-    as_of: Series[pa.DateTime]
-    model_version: Series[str] = pa.Field(str_length={"min_value": 1})
-    recommended_tier: Series[str] = pa.Field(isin=list(TIERS))
-    expected_net_value: Series[float]
-    excluded_tiers: Series[str] = pa.Field(nullable=True)
-    top_reasons: Series[str] = pa.Field(nullable=True)
+    debtor_id: Series[str] = pa.Field(unique=True, description="Case identifier")
+    as_of: Series[pa.DateTime] = pa.Field(description="Date the features were computed for")
+    model_version: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="Registered model version that scored the row"
+    )
+    recommended_tier: Series[str] = pa.Field(isin=list(TIERS), description="Tier to work")
+    expected_net_value: Series[float] = pa.Field(
+        description="Expected net value of the recommended tier, CNY"
+    )
+    excluded_tiers: Series[str] = pa.Field(
+        nullable=True, description="tier:REASON pairs removed by guardrails, joined by ;"
+    )
+    top_reasons: Series[str] = pa.Field(
+        nullable=True,
+        description="Reason texts behind the recommendation, joined by a vertical bar",
+    )
 
     class Config:
         coerce = True
@@ -218,8 +260,20 @@ Scored: type[_ScoredBase] = _extend(
     ``top_reasons``: the SHAP reason texts behind the recommendation, joined by `` | ``.
     """,
     {
-        **{probability_column(t): (Series[float], pa.Field(ge=0, le=1)) for t in TIERS},
-        **{value_column(t): (Series[float], pa.Field(nullable=True)) for t in TIERS},
+        **{
+            probability_column(t): (
+                Series[float],
+                pa.Field(ge=0, le=1, description=f"P(recover) under {t}"),
+            )
+            for t in TIERS
+        },
+        **{
+            value_column(t): (
+                Series[float],
+                pa.Field(nullable=True, description=f"Expected net value of {t}, CNY"),
+            )
+            for t in TIERS
+        },
     },
 )
 
@@ -257,16 +311,26 @@ def _blank(series: pd.Series) -> np.ndarray:
     return missing
 
 
+_EARLIEST, _LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
+
+
+def _parse_dates(series: pd.Series) -> pd.Series:
+    """ISO dates as naive datetime64[ns]; dates outside 1900-2200 count as unreadable."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        dates = series.dt.tz_localize(None) if series.dt.tz is not None else series
+    else:
+        text = series.astype("string").str.strip()
+        dates = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    plausible = (dates >= _EARLIEST) & (dates <= _LATEST)
+    return dates.where(plausible).astype("datetime64[ns]")
+
+
 def _parse(series: pd.Series, kind: str) -> pd.Series:
     """Convert one column; unparseable cells become missing (the caller reports them)."""
     if kind == "str":
         return series.astype("string").str.strip()
     if kind == "date":
-        if pd.api.types.is_datetime64_any_dtype(series):
-            return series.astype("datetime64[ns]")
-        return pd.to_datetime(
-            series.astype("string").str.strip(), errors="coerce", format="ISO8601"
-        ).astype("datetime64[ns]")
+        return _parse_dates(series)
     if kind == "bool":
         if pd.api.types.is_bool_dtype(series):
             return series.astype("boolean")
@@ -371,28 +435,38 @@ class ValidationReport:
         )
 
 
-class _Failures:
-    """Collects pandera's failure cases and maps them to (row, column, check, value)."""
+def _schema_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """pandera's failure cases as (row, column, check, value).
 
-    primary: ClassVar[dict[str, str]] = _PRIMARY_COLUMN
+    pandera reports a failed row-wise dataframe check once per column of the frame; it is kept
+    once per row, on the check's primary column, with that column's value.
+    """
+    row_level = cases["check"].isin(_ROW_CHECKS) & cases["index"].notna()
+    cross = cases[row_level].drop_duplicates(subset=["index", "check"])
+    columns = cross["check"].map(lambda name: _ROW_CHECKS[name][0])
+    cross_rows = pd.DataFrame(
+        {
+            "row": cross["index"].to_numpy(),
+            "column": columns.to_numpy(),
+            "check": cross["check"].map(lambda name: _ROW_CHECKS[name][1]).to_numpy(),
+            "value": [frame.at[i, c] for i, c in zip(cross["index"], columns, strict=True)],
+        }
+    )
+    column_rows = cases[~row_level].rename(columns={"index": "row", "failure_case": "value"})
+    return _concat_failures([column_rows[FAILURE_COLUMNS], cross_rows])
 
-    @classmethod
-    def from_pandera(cls, cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-        cases = cases.copy()
-        row_level = cases["check"].isin(cls.primary) & cases["index"].notna()
-        cross = cases[row_level].drop_duplicates(subset=["index", "check"])
-        cross_rows = pd.DataFrame(
-            {
-                "row": cross["index"].to_numpy(),
-                "column": cross["check"].map(cls.primary).to_numpy(),
-                "check": cross["check"].to_numpy(),
-            }
-        )
-        cross_rows["value"] = [
-            frame.at[i, c] for i, c in zip(cross_rows["row"], cross_rows["column"], strict=True)
-        ]
-        column_rows = cases[~row_level].rename(columns={"index": "row", "failure_case": "value"})
-        return _concat_failures([column_rows[FAILURE_COLUMNS], cross_rows])
+
+@cache
+def _column_checks(model: type[pa.DataFrameModel]) -> pa.DataFrameSchema:
+    """The model's per-column checks alone, on already-parsed columns where nulls are allowed."""
+    return pa.DataFrameSchema(
+        {
+            name: pa.Column(
+                checks=column.checks, nullable=True, unique=column.unique, required=False
+            )
+            for name, column in model.to_schema().columns.items()
+        }
+    )
 
 
 def validate(
@@ -417,15 +491,75 @@ def validate(
         return ValidationReport(frame.iloc[0:0], failures, len(frame))
     parsed, cell_failures = parse_columns(frame, model)
     bad_cells = cell_failures["row"].unique()
-    candidates = parsed.drop(index=bad_cells)
+    readable = parsed.drop(index=bad_cells)
     try:
-        valid = model.validate(candidates, lazy=True)
+        valid = model.validate(readable, lazy=True)
         schema_failures = _concat_failures([])
     except pa.errors.SchemaErrors as errors:
-        schema_failures = _Failures.from_pandera(errors.failure_cases, candidates)
+        schema_failures = _schema_failures(errors.failure_cases, readable)
         rejected = schema_failures["row"].dropna().unique()
-        valid = model.validate(candidates.drop(index=rejected), lazy=True)
+        valid = model.validate(readable.drop(index=rejected), lazy=True)
+    # rows with unreadable cells still get every column check; cross-column checks need all
+    # their inputs, so those wait until the row reads
+    try:
+        _column_checks(model).validate(parsed.loc[bad_cells], lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        schema_failures = _concat_failures(
+            [schema_failures, _schema_failures(errors.failure_cases, parsed)]
+        )
     failures = _concat_failures([cell_failures, schema_failures])
     if not failures.empty:
         failures = failures.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
     return ValidationReport(valid, failures, len(frame))
+
+
+# --- documentation generated from the models ----------------------------------------------------
+
+_CHECK_TEXT = {
+    "greater_than": "> {min_value:g}",
+    "greater_than_or_equal_to": ">= {min_value:g}",
+    "less_than_or_equal_to": "<= {max_value:g}",
+    "in_range": "{min_value:g} to {max_value:g}",
+}
+
+
+def _check_text(check: pa.Check) -> str:
+    stats = check.statistics or {}
+    if check.name == "isin":
+        return "one of " + ", ".join(f"`{v}`" for v in stats["allowed_values"])
+    if check.name == "str_length":
+        return "non-empty"
+    return _CHECK_TEXT.get(check.name, check.name).format(**stats)
+
+
+def schema_reference(
+    model: type[pa.DataFrameModel], since: type[pa.DataFrameModel] | None = None
+) -> str:
+    """A Markdown table of the model's columns and cross-column rules, for the README.
+
+    With ``since``, only what ``model`` adds to that parent model.
+    """
+    kinds = column_kinds(model)
+    schema = model.to_schema()
+    parent = since.to_schema() if since is not None else pa.DataFrameSchema()
+    lines = [
+        "| column | type | value required | allowed values | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, column in schema.columns.items():
+        if name in parent.columns:
+            continue
+        rules = [_check_text(c) for c in column.checks] + (["unique"] if column.unique else [])
+        lines.append(
+            f"| `{name}` | {kinds[name]} | {'no' if column.nullable else 'yes'} "
+            f"| {'; '.join(rules)} | {column.description or ''} |"
+        )
+    parent_checks = {c.name for c in parent.checks}
+    rules = [
+        _ROW_CHECKS[c.name][1]
+        for c in schema.checks
+        if c.name in _ROW_CHECKS and c.name not in parent_checks
+    ]
+    if rules:
+        lines += ["", "Rules across columns: " + "; ".join(rules) + "."]
+    return "\n".join(lines)

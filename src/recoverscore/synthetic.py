@@ -281,7 +281,8 @@ def signals(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
         enterprise,
         frame["annual_revenue"].to_numpy(dtype=float, na_value=np.nan)
         * truth.capacity.revenue_margin,
-        12 * frame["monthly_income"].to_numpy(dtype=float, na_value=np.nan)
+        12
+        * frame["monthly_income"].to_numpy(dtype=float, na_value=np.nan)
         * truth.capacity.income_share,
     )
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -317,26 +318,39 @@ def _logit(linear: Linear, sig: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def _effects(frame: pd.DataFrame, config: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Industry risk and regional court effect of each row (unknown names count as zero)."""
+    risk = frame["industry"].map({i.name: i.risk for i in config.industries})
+    court = frame["region"].map({r.name: r.court_effect for r in config.regions})
+    return risk.fillna(0.0).to_numpy(dtype=float), court.fillna(0.0).to_numpy(dtype=float)
+
+
+def voluntary_probability(frame: pd.DataFrame, config: SyntheticConfig) -> np.ndarray:
+    """True P(recover within the horizon | row) with no collection action at all."""
+    risk, _ = _effects(frame, config)
+    return _sigmoid(_logit(config.truth.voluntary, signals(frame, config.truth)) + risk)
+
+
 def true_probabilities(frame: pd.DataFrame, config: SyntheticConfig) -> pd.DataFrame:
     """True P(recover within the horizon | row, tier) for every tier, one column per tier.
 
     A pure function of the observable portfolio columns, so tests can move one column and watch
-    the truth respond.
+    the truth respond. A tier's probability is ``1 - (1 - P0)(1 - lift)``: it never falls below
+    voluntary repayment, and equals it where the tier has no lift (judicial tiers once the debt
+    is time-barred).
     """
-    truth = config.truth
-    sig = signals(frame, truth)
-    industry_risk = {i.name: i.risk for i in config.industries}
-    court_effect = {r.name: r.court_effect for r in config.regions}
-    risk = frame["industry"].map(industry_risk).fillna(0.0).to_numpy(dtype=float)
-    court = frame["region"].map(court_effect).fillna(0.0).to_numpy(dtype=float)
+    sig = signals(frame, config.truth)
+    _, court = _effects(frame, config)
     barred = is_time_barred(
-        frame["due_date"], frame["last_acknowledgment_date"], frame["as_of"],
+        frame["due_date"],
+        frame["last_acknowledgment_date"],
+        frame["as_of"],
         config.limitation_years,
     )
-    voluntary = _sigmoid(_logit(truth.voluntary, sig) + risk)
+    voluntary = voluntary_probability(frame, config)
     columns = {}
     for tier in TIERS:
-        spec = truth.tiers[tier]
+        spec = config.truth.tiers[tier]
         lift = _sigmoid(_logit(spec, sig) + (court if spec.judicial else 0.0))
         if spec.judicial:
             lift = np.where(barred, 0.0, lift)
@@ -363,8 +377,9 @@ def _dates(as_of: np.datetime64, days_before: np.ndarray) -> np.ndarray:
     return np.where(days_before < 0, np.datetime64("NaT"), out)
 
 
-def _portfolio(rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp,
-               config: SyntheticConfig) -> pd.DataFrame:
+def _portfolio(
+    rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp, config: SyntheticConfig
+) -> pd.DataFrame:
     """Observable portfolio columns for debts ``start .. start + n - 1``."""
     pop, obs = config.population, config.observables
     enterprise = rng.random(n) < pop.enterprise_share
@@ -388,9 +403,9 @@ def _portfolio(rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp
 
     segments = config.days_past_due
     seg = rng.choice(
-        len(segments), size=n, p=np.array([s.weight for s in segments]) / sum(
-            s.weight for s in segments
-        )
+        len(segments),
+        size=n,
+        p=np.array([s.weight for s in segments]) / sum(s.weight for s in segments),
     )
     lo = np.array([s.min for s in segments])[seg]
     hi = np.array([s.max for s in segments])[seg]
@@ -417,8 +432,9 @@ def _portfolio(rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp
     c = obs.contact
     reach = c.willingness * willing + c.age * age + rng.logistic(size=n)
     contact = np.where(
-        reach < c.lost_below, "lost", np.where(reach < c.intermittent_below, "intermittent",
-                                               "reachable")
+        reach < c.lost_below,
+        "lost",
+        np.where(reach < c.intermittent_below, "intermittent", "reachable"),
     )
     disputes = rng.random(n) < _sigmoid(_draw(obs.disputes, willing, able, ent))
 
@@ -433,14 +449,14 @@ def _portfolio(rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp
     since_ack = np.where(acknowledged, (rng.random(n) * dpd).astype(int), -1)
     # the limitation period restarts at the later of an acknowledgment and a partial payment
     since_interruption = np.where(
-        (since_ack >= 0) & (since_paid >= 0), np.minimum(since_ack, since_paid),
+        (since_ack >= 0) & (since_paid >= 0),
+        np.minimum(since_ack, since_paid),
         np.maximum(since_ack, since_paid),
     )
 
     lawsuits = rng.poisson(np.exp(_draw(obs.lawsuits, willing, able, ent)))
     judgments = rng.binomial(lawsuits, obs.judgment_rate)
-    enforcements = rng.binomial(judgments, _sigmoid(_draw(obs.enforcement, willing, able,
-                                                          ent)))
+    enforcements = rng.binomial(judgments, _sigmoid(_draw(obs.enforcement, willing, able, ent)))
     dishonest = (enforcements > 0) & (
         rng.random(n) < _sigmoid(_draw(obs.dishonest, willing, able, ent))
     )
@@ -487,8 +503,9 @@ def legacy_tier(days: np.ndarray, policy: LegacyPolicy) -> np.ndarray:
     return tiers[np.searchsorted(bounds, days, side="left")]
 
 
-def _history(rng: np.random.Generator, portfolio: pd.DataFrame, config: SyntheticConfig,
-             costs: CostConfig) -> pd.DataFrame:
+def _history(
+    rng: np.random.Generator, portfolio: pd.DataFrame, config: SyntheticConfig, costs: CostConfig
+) -> pd.DataFrame:
     """Add the legacy decision, the truth, and what happened under the given tier."""
     n = len(portfolio)
     policy = config.legacy_policy
@@ -511,7 +528,11 @@ def _history(rng: np.random.Generator, portfolio: pd.DataFrame, config: Syntheti
     amount = np.minimum(amount, principal)
     assets = portfolio[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
     incurred = costs.incurred(
-        given, principal, amount, days, (portfolio["contact_status"] == "lost").to_numpy(),
+        given,
+        principal,
+        amount,
+        days,
+        (portfolio["contact_status"] == "lost").to_numpy(),
         assets.to_numpy(),
     )
     labels = pd.DataFrame(

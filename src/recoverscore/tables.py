@@ -95,8 +95,12 @@ def write_chunks(
                 writer.write_table(table.cast(writer.schema))
             else:
                 chunk.to_csv(
-                    tmp, mode="w" if index == 0 else "a", header=index == 0, index=False,
-                    date_format="%Y-%m-%d", encoding="utf-8",
+                    tmp,
+                    mode="w" if index == 0 else "a",
+                    header=index == 0,
+                    index=False,
+                    date_format="%Y-%m-%d",
+                    encoding="utf-8",
                 )
             if on_chunk is not None:
                 on_chunk(len(chunk))

@@ -1,0 +1,237 @@
+"""The column contracts: every check rejects a crafted bad frame; no row is ever lost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recoverscore.schemas import (
+    TIERS,
+    History,
+    Portfolio,
+    Scored,
+    SyntheticHistory,
+    probability_column,
+    validate,
+    value_column,
+)
+
+
+def test_generated_world_passes_every_schema(world):
+    for model in (Portfolio, History, SyntheticHistory):
+        report = validate(world, model)
+        assert report.is_valid, report.failures.head()
+        assert len(report.valid) == len(world)
+
+
+def test_valid_rows_come_back_typed(world):
+    text = world.head(50).astype(str).replace({"NaT": "", "nan": "", "<NA>": ""})
+    report = validate(text, SyntheticHistory)
+    assert report.is_valid, report.failures.head()
+    expected = world.head(50).set_axis(report.valid.index)
+    pd.testing.assert_frame_equal(report.valid[expected.columns], expected, check_dtype=False)
+    assert report.valid["due_date"].dtype == "datetime64[ns]"
+    assert report.valid["disputes_debt"].dtype == bool
+
+
+# (column, bad value, check that must fire, schema)
+CELL_CASES = [
+    ("principal", -5.0, "greater_than(0)", Portfolio),
+    ("principal", 0.0, "greater_than(0)", Portfolio),
+    ("principal", "lots", "parse as float", Portfolio),
+    ("debtor_type", "trust", "isin", Portfolio),
+    ("contact_status", "gone", "isin", Portfolio),
+    ("n_partial_payments", -1, "greater_than_or_equal_to(0)", Portfolio),
+    ("n_broken_promises", 1.5, "parse as int", Portfolio),
+    ("n_prior_lawsuits", None, "not_nullable", Portfolio),
+    ("due_date", "30/06/2026", "parse as date", Portfolio),
+    ("due_date", "-3", "parse as date", Portfolio),  # year -3: found by hypothesis
+    ("last_payment_date", "9999-12-31", "parse as date", Portfolio),
+    ("disputes_debt", "maybe", "parse as bool", Portfolio),
+    ("region", "", "not_nullable", Portfolio),
+    ("debtor_id", None, "not_nullable", Portfolio),
+    ("given_tier", "prayer", "isin", History),
+    ("propensity", 0.0, "greater_than(0)", History),
+    ("propensity", 1.5, "less_than_or_equal_to(1)", History),
+    ("amount_recovered", -1.0, "greater_than_or_equal_to(0)", History),
+    ("p_true_litigation", 1.2, "less_than_or_equal_to(1)", SyntheticHistory),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "check", "model"), CELL_CASES)
+def test_each_cell_check_rejects_exactly_the_bad_row(small_world, column, value, check, model):
+    frame = small_world.astype({column: object})
+    frame.loc[7, column] = value
+    report = validate(frame, model)
+    assert not report.is_valid
+    assert report.rejected_rows.tolist() == [8]  # 1-based data row
+    hits = report.failures[report.failures["column"] == column]
+    assert hits["check"].str.contains(check, regex=False).any(), report.failures
+    assert len(report.valid) == len(frame) - 1
+
+
+def _row(world: pd.DataFrame, **conditions) -> int:
+    mask = np.ones(len(world), dtype=bool)
+    for column, wanted in conditions.items():
+        mask &= (world[column] == wanted).to_numpy()
+    return int(np.flatnonzero(mask)[0])
+
+
+def _shift(days: int) -> pd.Timedelta:
+    return pd.Timedelta(days=days)
+
+
+def test_cross_column_checks_each_reject_a_crafted_row(world):
+    frame = world.head(2_000).copy()
+    cases = {}
+
+    i = 0
+    frame.loc[i, "due_date"] = frame.loc[i, "as_of"] + _shift(1)
+    cases[i] = "due_date on or before as_of"
+
+    i = int(np.flatnonzero(frame["n_partial_payments"].to_numpy() > 0)[0])
+    frame.loc[i, "last_payment_date"] = frame.loc[i, "due_date"] - _shift(1)
+    cases[i] = "last_payment_date within"
+
+    i = int(np.flatnonzero(frame["n_partial_payments"].to_numpy() > 0)[1])
+    frame.loc[i, "n_partial_payments"] = 0
+    cases[i] = "present exactly when"
+
+    i = int(np.flatnonzero(frame["last_acknowledgment_date"].notna().to_numpy())[2])
+    frame.loc[i, "last_acknowledgment_date"] = frame.loc[i, "as_of"] + _shift(3)
+    cases[i] = "last_acknowledgment_date within"
+
+    both = (frame["n_partial_payments"] > 0) & frame["last_acknowledgment_date"].notna()
+    i = int(np.flatnonzero(both.to_numpy())[3])
+    frame.loc[i, "last_acknowledgment_date"] = frame.loc[i, "last_payment_date"] - _shift(1)
+    frame.loc[i, "due_date"] = frame.loc[i, "last_acknowledgment_date"] - _shift(30)
+    cases[i] = "a payment interrupts limitation"
+
+    i = _row(frame, n_prior_lawsuits=0)
+    frame.loc[i, "n_prior_judgments"] = 1
+    cases[i] = "n_prior_judgments at most"
+
+    i = _row(frame, debtor_type="enterprise")
+    frame.loc[i, "monthly_income"] = 5_000.0
+    cases[i] = "monthly_income only for individuals"
+
+    i = _row(frame, debtor_type="individual")
+    frame.loc[i, "annual_revenue"] = 1e6
+    cases[i] = "only for enterprises"
+
+    i = int(np.flatnonzero((frame["debtor_type"] == "enterprise").to_numpy())[5])
+    frame.loc[i, "is_elderly"] = True
+    cases[i] = "is_elderly only for individuals"
+
+    i = _row(frame, recovered=True)
+    frame.loc[i, "amount_recovered"] = frame.loc[i, "principal"] * 2
+    cases[i] = "at most principal"
+
+    i = _row(frame, recovered=False)
+    frame.loc[i, "amount_recovered"] = 10.0
+    cases[i] = "exactly when recovered"
+
+    report = validate(frame, SyntheticHistory)
+    failures = report.failures
+    assert sorted(report.rejected_rows.tolist()) == sorted(i + 1 for i in cases)
+    for i, check in cases.items():
+        mine = failures[failures["row"] == i + 1]
+        assert mine["check"].str.contains(check, regex=False).any(), (check, mine)
+    # lazy: every failure is reported in one pass, one line per row and check
+    assert len(failures) == len(failures.drop_duplicates(["row", "check"]))
+    assert len(report.valid) + len(report.rejected_rows) == len(frame)
+
+
+def test_duplicate_ids_reject_every_copy(small_world):
+    frame = small_world.copy()
+    frame.loc[5, "debtor_id"] = frame.loc[9, "debtor_id"]
+    report = validate(frame, Portfolio)
+    assert report.rejected_rows.tolist() == [6, 10]
+    assert set(report.failures["check"]) == {"field_uniqueness"}
+
+
+def test_missing_column_fails_the_whole_file(small_world):
+    report = validate(small_world.drop(columns=["principal", "contact_status"]), Portfolio)
+    assert sorted(report.failures["column"]) == ["contact_status", "principal"]
+    assert report.failures["row"].isna().all()
+    assert len(report.rejected_rows) == len(small_world) and report.valid.empty
+
+
+def test_as_of_fills_a_missing_snapshot_date(small_world):
+    frame = small_world.drop(columns=["as_of"])
+    assert validate(frame, Portfolio, as_of="2026-06-30").is_valid
+    early = validate(frame, Portfolio, as_of="2020-01-01")
+    assert not early.is_valid
+    assert "due_date on or before as_of" in set(early.failures["check"])
+
+
+def test_reasons_list_each_rejected_row_once(small_world):
+    frame = small_world.astype({"principal": object, "region": object})
+    frame.loc[3, "principal"] = "x"
+    frame.loc[3, "region"] = " "
+    frame.loc[4, "principal"] = -1.0
+    reasons = validate(frame, Portfolio).reasons()
+    assert reasons["row"].tolist() == [4, 5]
+    assert "principal: parse as float" in reasons.loc[0, "reasons"]
+    assert "region: not_nullable" in reasons.loc[0, "reasons"]
+
+
+def test_scored_schema_has_every_tier_and_rejects_recommending_an_excluded_tier():
+    columns = Scored.to_schema().columns
+    for tier in TIERS:
+        assert probability_column(tier) in columns and value_column(tier) in columns
+    row = {
+        "debtor_id": ["a", "b"],
+        "as_of": pd.Timestamp("2026-06-30"),
+        "model_version": "1",
+        "recommended_tier": ["litigation", "mediation"],
+        "expected_net_value": [10.0, 5.0],
+        "excluded_tiers": ["litigation:TIME_BARRED;payment_order:TIME_BARRED", ""],
+        "top_reasons": ["", ""],
+        **{probability_column(t): [0.5, 0.5] for t in TIERS},
+        **{value_column(t): [1.0, 1.0] for t in TIERS},
+    }
+    report = validate(pd.DataFrame(row), Scored)
+    assert report.rejected_rows.tolist() == [1]
+    assert report.failures.loc[0, "column"] == "recommended_tier"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cells=st.lists(
+        st.tuples(
+            st.integers(0, 299),
+            st.sampled_from(
+                [
+                    "principal",
+                    "n_partial_payments",
+                    "due_date",
+                    "contact_status",
+                    "owns_vehicle",
+                    "debtor_type",
+                    "n_prior_lawsuits",
+                ]
+            ),
+            st.sampled_from(["", "??", "-3", "1e999", "nan"]),
+        ),
+        max_size=25,
+    )
+)
+def test_every_row_is_valid_or_rejected_and_only_bad_rows_are_rejected(small_world, cells):
+    frame = small_world.astype(str).replace({"NaT": "", "nan": "", "<NA>": ""})
+    for i, column, text in cells:
+        frame.loc[i, column] = text
+    report = validate(frame, SyntheticHistory)
+    rejected = set(report.rejected_rows.tolist())
+    assert rejected.isdisjoint(set(report.valid.index))
+    assert len(rejected) + len(report.valid) == len(frame)
+    # every touched row with a value that can never be valid for its column is rejected
+    for i, column, _ in cells:
+        final = frame.loc[i, column]
+        if final in ("", "??", "nan", "1e999"):
+            assert i + 1 in rejected, (i, column, final)

@@ -1,0 +1,248 @@
+"""The synthetic world: deterministic, schema-valid, and its truth encodes the domain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recoverscore.config import parse_config
+from recoverscore.costs import load_costs
+from recoverscore.errors import RecoverscoreError
+from recoverscore.evaluate import bayes_limit_auc, given_tier_truth, history_buckets
+from recoverscore.features import AGING_BUCKETS, is_time_barred
+from recoverscore.schemas import TIERS, SyntheticHistory, true_probability_column, validate
+from recoverscore.synthetic import (
+    SyntheticConfig,
+    generate_frame,
+    legacy_tier,
+    true_probabilities,
+    voluntary_probability,
+)
+from recoverscore.tables import read_table
+from tests.conftest import AS_OF, SAMPLE_DIR
+
+P = {t: true_probability_column(t) for t in TIERS}
+
+
+def test_same_seed_same_world_other_seed_other_world(world_config):
+    a = generate_frame(3_000, seed=5, as_of=AS_OF, config=world_config)
+    b = generate_frame(3_000, seed=5, as_of=AS_OF, config=world_config)
+    c = generate_frame(3_000, seed=6, as_of=AS_OF, config=world_config)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a["principal"].equals(c["principal"])
+
+
+def test_chunks_are_seeded_independently_of_the_chunk_count(world_config):
+    small_chunks = world_config.model_copy(update={"rows_per_chunk": 1_000})
+    whole = generate_frame(2_500, seed=3, as_of=AS_OF, config=small_chunks)
+    assert whole["debtor_id"].is_unique and len(whole) == 2_500
+    first_two = generate_frame(2_000, seed=3, as_of=AS_OF, config=small_chunks)
+    pd.testing.assert_frame_equal(whole.head(2_000), first_two)
+
+
+def test_world_is_valid_and_spans_six_years(world):
+    assert validate(world, SyntheticHistory).is_valid
+    days = (world["as_of"] - world["due_date"]).dt.days
+    assert days.min() == 0 and days.max() > 5.5 * 365
+    ratio = (world.groupby("debtor_type")["principal"].median()).to_dict()
+    assert 5 < ratio["enterprise"] / ratio["individual"] < 20
+
+
+def test_outcomes_are_drawn_from_the_truth_of_the_given_tier(world):
+    p = given_tier_truth(world)
+    deciles = pd.qcut(p, 10, labels=False)
+    observed = world["recovered"].groupby(deciles).mean()
+    expected = pd.Series(p).groupby(deciles).mean()
+    n = world.groupby(deciles).size()
+    se = np.sqrt(expected * (1 - expected) / n)
+    assert (np.abs(observed - expected) < 4 * se + 1e-3).all()
+
+
+def test_bayes_limit_is_neither_trivial_nor_hopeless(world):
+    assert 0.75 < bayes_limit_auc(world) < 0.90
+
+
+def test_every_tier_is_tried_in_every_aging_bucket(world):
+    buckets = history_buckets(world)
+    mix = pd.crosstab(buckets, world["given_tier"], normalize="index")
+    assert list(mix.index) == list(AGING_BUCKETS)
+    assert (mix.reindex(columns=list(TIERS)) >= 0.05).all().all(), mix
+
+
+def test_propensity_is_the_legacy_policy_probability(world, world_config):
+    policy = world_config.legacy_policy
+    days = (world["as_of"] - world["due_date"]).dt.days.to_numpy()
+    staircase = legacy_tier(days, policy)
+    on_stair = world["given_tier"].to_numpy() == staircase
+    expected = np.where(
+        on_stair, 1 - policy.exploration + policy.exploration / 4, policy.exploration / 4
+    )
+    np.testing.assert_allclose(world["propensity"], expected)
+    assert on_stair.mean() == pytest.approx(1 - 0.75 * policy.exploration, abs=0.01)
+
+
+def test_staircase_follows_the_aging_rules(world_config):
+    days = np.array([0, 30, 31, 90, 91, 180, 181, 2000])
+    assert legacy_tier(days, world_config.legacy_policy).tolist() == [
+        "soft_reminder",
+        "soft_reminder",
+        "mediation",
+        "mediation",
+        "payment_order",
+        "payment_order",
+        "litigation",
+        "litigation",
+    ]
+
+
+def test_time_barred_debts_gain_nothing_from_judicial_tiers(world, world_config):
+    barred = is_time_barred(
+        world["due_date"],
+        world["last_acknowledgment_date"],
+        world["as_of"],
+        world_config.limitation_years,
+    )
+    assert 0.02 < barred.mean() < 0.2
+    voluntary = voluntary_probability(world, world_config)
+    for tier in ("payment_order", "litigation"):
+        np.testing.assert_allclose(world.loc[barred, P[tier]], voluntary[barred], rtol=1e-12)
+        assert (world.loc[~barred, P[tier]].to_numpy() > voluntary[~barred]).all()
+    for tier in ("soft_reminder", "mediation"):  # persuasion still works a little
+        assert (world.loc[barred, P[tier]].to_numpy() > voluntary[barred]).all()
+
+
+def test_no_tier_is_ever_worse_than_doing_nothing(world, world_config):
+    voluntary = voluntary_probability(world, world_config)
+    for tier in TIERS:
+        assert (world[P[tier]].to_numpy() >= voluntary - 1e-12).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(extra_days=st.integers(1, 1500), start=st.integers(0, 2_000))
+def test_recovery_never_rises_with_debt_age(extra_days, start):
+    config = _config()
+    rows = _rows(start)
+    older = rows.assign(due_date=rows["due_date"] - pd.Timedelta(days=extra_days))
+    before, after = true_probabilities(rows, config), true_probabilities(older, config)
+    assert (after.to_numpy() <= before.to_numpy() + 1e-12).all()
+    assert (after.to_numpy() < before.to_numpy()).mean() > 0.9  # and it does fall
+
+
+def test_recovery_falls_with_age_on_average(world):
+    means = world[list(P.values())].groupby(history_buckets(world), observed=False).mean()
+    live = means.drop(index="time_barred")
+    assert (live.diff().dropna() < 0).all().all(), live
+
+
+def test_disputes_sink_payment_orders(world, world_config):
+    rows = world.head(5_000)
+    disputed = true_probabilities(rows.assign(disputes_debt=True), world_config)
+    undisputed = true_probabilities(rows.assign(disputes_debt=False), world_config)
+    drop = undisputed[P["payment_order"]] - disputed[P["payment_order"]]
+    assert (drop >= 0).all()
+    for tier in ("soft_reminder", "mediation", "litigation"):
+        assert drop.mean() > (undisputed[P[tier]] - disputed[P[tier]]).mean()
+    by_flag = world.groupby("disputes_debt")[P["payment_order"]].mean()
+    assert by_flag[True] < 0.5 * by_flag[False]
+
+
+def test_litigation_pays_only_with_attachable_assets(world, world_config):
+    assert (world.groupby("owns_real_estate")[P["litigation"]].mean().diff().iloc[-1]) > 0.1
+    rows = world.head(5_000)
+    none = rows.assign(owns_real_estate=False, owns_vehicle=False, has_equity_holdings=False)
+    house = none.assign(owns_real_estate=True)
+    lift_none = true_probabilities(none, world_config)[P["litigation"]] - voluntary_probability(
+        none, world_config
+    )
+    lift_house = true_probabilities(house, world_config)[P["litigation"]] - voluntary_probability(
+        house, world_config
+    )
+    barred = is_time_barred(
+        rows["due_date"],
+        rows["last_acknowledgment_date"],
+        rows["as_of"],
+        world_config.limitation_years,
+    )
+    assert (lift_house[~barred] > lift_none[~barred]).all()
+    assert np.allclose(lift_house[barred], 0, atol=1e-12)
+    assert np.allclose(lift_none[barred], 0, atol=1e-12)
+    assert lift_none.mean() < 0.5 * lift_house.mean()
+
+
+def test_soft_reminders_work_early_and_on_the_willing(world):
+    buckets = history_buckets(world)
+    soft = world[P["soft_reminder"]].groupby(buckets, observed=False).mean()
+    assert soft["0-30"] > 3 * soft["1-3y"]
+    best_early = world.loc[buckets == "0-30", list(P.values())].mean().idxmax()
+    assert best_early == P["soft_reminder"]
+    by_contact = world.groupby("contact_status")[P["soft_reminder"]].mean()
+    assert by_contact["reachable"] > by_contact["intermittent"] > by_contact["lost"]
+    promises = world.groupby(world["n_broken_promises"] > 0)[P["soft_reminder"]].mean()
+    assert promises[True] < promises[False]
+
+
+def test_mediation_helps_the_willing_but_unable(world, world_config):
+    rows = world[(world["debtor_type"] == "individual") & (world["contact_status"] != "lost")]
+    rows = rows.head(3_000)
+    poor = true_probabilities(rows.assign(monthly_income=rows["monthly_income"] / 8), world_config)
+    rich = true_probabilities(rows.assign(monthly_income=rows["monthly_income"] * 8), world_config)
+    mediation_edge_poor = (poor[P["mediation"]] - poor[P["soft_reminder"]]).mean()
+    mediation_edge_rich = (rich[P["mediation"]] - rich[P["soft_reminder"]]).mean()
+    assert mediation_edge_poor > mediation_edge_rich + 0.05
+
+
+def test_costs_follow_the_fee_schedule(world):
+    costs = load_costs()
+    lit = world[world["given_tier"] == "litigation"]
+    floor = (
+        costs.handling_cost["litigation"]
+        + costs.lawsuit_acceptance_fee(lit["principal"])
+        + costs.lawyer_fee.fee(lit["principal"])
+    )
+    assert (lit["costs"].to_numpy() >= floor - 0.01).all()
+    soft = world[(world["given_tier"] == "soft_reminder") & ~world["recovered"]]
+    assert (soft["costs"] == costs.handling_cost["soft_reminder"]).all()
+
+
+def test_sample_is_reproducible_from_its_documented_command():
+    """`make sample` wrote data/synthetic/; the same seed must give the same rows."""
+    expected = generate_frame(5_000, seed=20260630, as_of="2026-06-30")
+    parquet = read_table(SAMPLE_DIR / "sample.parquet")
+    pd.testing.assert_frame_equal(parquet, expected)
+    csv = validate(read_table(SAMPLE_DIR / "sample.csv"), SyntheticHistory)
+    assert csv.is_valid
+    pd.testing.assert_frame_equal(
+        csv.valid.reset_index(drop=True), expected, check_dtype=False, rtol=1e-9
+    )
+
+
+def test_config_errors_name_the_key(world_config):
+    data = world_config.model_dump()
+    data["legacy_policy"]["exploration"] = 1.5
+    with pytest.raises(RecoverscoreError, match=r"legacy_policy\.exploration"):
+        parse_config(data, SyntheticConfig)
+    data = world_config.model_dump()
+    data["truth"]["tiers"]["litigation"]["coefficients"]["charm"] = 1.0
+    with pytest.raises(RecoverscoreError, match=r"truth\.tiers\.litigation\.coefficients.*charm"):
+        parse_config(data, SyntheticConfig)
+    data = world_config.model_dump()
+    data["legacy_policy"]["staircase"][0]["tier"] = "prayer"
+    with pytest.raises(RecoverscoreError, match=r"staircase\.0\.tier.*prayer"):
+        parse_config(data, SyntheticConfig)
+
+
+_CACHE: dict[str, object] = {}
+
+
+def _config() -> SyntheticConfig:
+    from recoverscore.synthetic import load_synthetic_config
+
+    return _CACHE.setdefault("config", load_synthetic_config())
+
+
+def _rows(start: int) -> pd.DataFrame:
+    frame = _CACHE.setdefault("rows", generate_frame(2_500, seed=99, as_of=AS_OF))
+    return frame.iloc[start : start + 500]
