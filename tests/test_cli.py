@@ -128,6 +128,7 @@ def test_describe_prints_recovery_and_the_bayes_limit():
             "config file not found",
         ),
         ("portfolio", ("describe", "{tmp}/portfolio.csv"), "not a labelled history"),
+        (None, ("schema", "ledger"), "unknown schema 'ledger'"),
     ],
 )
 def test_user_errors_are_one_clear_line(tmp_path, setup, args, message):
@@ -148,6 +149,13 @@ def test_user_errors_are_one_clear_line(tmp_path, setup, args, message):
         )
     filled = [a.format(tmp=tmp_path, sample=SAMPLE_DIR / "sample.csv") for a in args]
     assert message in one_line_error(run(*filled))
+
+
+def test_schema_prints_the_contract_as_markdown():
+    result = run("schema", "scored")
+    assert result.exit_code == 0
+    assert "| `recommended_tier` | str | yes |" in result.output
+    assert "`p_litigation`" in result.output and "not among excluded_tiers" in result.output
 
 
 def test_console_script_prints_no_traceback(tmp_path):

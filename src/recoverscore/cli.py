@@ -158,13 +158,11 @@ def validate_command(
     raise typer.Exit(EXIT_INVALID)
 
 
-def _cell(value: object) -> str:
-    """Compact numbers: rates with three decimals, money in thousands or millions."""
-    if not isinstance(value, int | float):
-        return str(value)
-    if float(value).is_integer() and abs(value) < 1e7:
-        return f"{int(value):,}"
+def _cell(value: float, count: bool) -> str:
+    """Counts in full; rates with three decimals; money in thousands or millions."""
     size = abs(value)
+    if count:
+        return f"{int(value):,}"
     if size >= 1e6:
         return f"{value / 1e6:,.1f}M"
     if size >= 1e4:
@@ -174,8 +172,9 @@ def _cell(value: object) -> str:
 
 def _frame_table(frame: pd.DataFrame, title: str, index_name: str) -> Table:
     table = Table(index_name, *(c.removesuffix("_cny") for c in frame.columns), title=title)
+    counts = [c == "debts" for c in frame.columns]
     for label, row in frame.iterrows():
-        table.add_row(str(label), *(_cell(v) for v in row))
+        table.add_row(str(label), *(_cell(v, c) for v, c in zip(row, counts, strict=True)))
     return table
 
 

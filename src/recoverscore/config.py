@@ -8,17 +8,38 @@ key and says what is allowed, instead of failing deep inside a computation.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from recoverscore.errors import RecoverscoreError
+from recoverscore.schemas import TIERS
 
 # The repository's configs/ folder, linked into the package so installed copies carry it too.
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 M = TypeVar("M", bound=BaseModel)
+V = TypeVar("V")
+
+
+def _every_tier(value: dict[str, V]) -> dict[str, V]:
+    if set(value) != set(TIERS):
+        raise ValueError(f"needs exactly the tiers {list(TIERS)}, got {sorted(value)}")
+    return value
+
+
+def _known_tier(value: str) -> str:
+    if value not in TIERS:
+        raise ValueError(f"unknown tier {value!r}; allowed: {list(TIERS)}")
+    return value
+
+
+PerTier = Annotated[dict[str, V], AfterValidator(_every_tier)]
+"""A mapping with exactly one entry per tier, e.g. ``PerTier[float]``."""
+
+Tier = Annotated[str, AfterValidator(_known_tier)]
+"""One of the tier identifiers."""
 
 
 class StrictModel(BaseModel):

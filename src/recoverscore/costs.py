@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, model_validator
 
-from recoverscore.config import StrictModel, default_config_path, load_config
+from recoverscore.config import PerTier, StrictModel, default_config_path, load_config
 from recoverscore.schemas import TIERS
 
 ArrayLike = np.ndarray | float
@@ -95,12 +95,6 @@ class LawyerFee(StrictModel):
         return np.clip(self.rate * np.asarray(claim, dtype=float), self.min, self.max)
 
 
-def _per_tier(values: dict[str, float], key: str) -> dict[str, float]:
-    if set(values) != set(TIERS):
-        raise ValueError(f"{key}: needs exactly the tiers {list(TIERS)}, got {sorted(values)}")
-    return values
-
-
 class CostConfig(StrictModel):
     acceptance_fee: BracketSchedule
     payment_order_fraction: float = Field(gt=0, le=1)
@@ -109,15 +103,9 @@ class CostConfig(StrictModel):
     enforcement_fee: BracketSchedule
     preservation_fee: BracketSchedule
     lawyer_fee: LawyerFee
-    handling_cost: dict[str, float]
-    duration_days: dict[str, float]
+    handling_cost: PerTier[float]
+    duration_days: PerTier[float]
     commission: Commission
-
-    @model_validator(mode="after")
-    def _tiers(self) -> CostConfig:
-        _per_tier(self.handling_cost, "handling_cost")
-        _per_tier(self.duration_days, "duration_days")
-        return self
 
     def lawsuit_acceptance_fee(self, claim: ArrayLike) -> np.ndarray:
         """Acceptance fee of a lawsuit, halved for small claims under simplified procedure."""

@@ -119,7 +119,9 @@ class Portfolio(pa.DataFrameModel):
         nullable=True, description="Enterprises: files and pays tax"
     )
     is_elderly: Series[bool] = pa.Field(description="Individuals: elderly (dialect-speaking staff)")
-    disaster_affected: Series[bool] = pa.Field(description="Hit by a natural disaster")
+    disaster_affected: Series[bool] = pa.Field(
+        description="In the 30-day grace period after a natural disaster"
+    )
 
     class Config:
         coerce = True

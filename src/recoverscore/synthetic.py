@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from recoverscore.config import StrictModel, default_config_path, load_config
+from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
 from recoverscore.costs import CostConfig, load_costs
 from recoverscore.features import days_past_due, is_time_barred
-from recoverscore.schemas import TIERS, SyntheticHistory, true_probability_column
+from recoverscore.schemas import TIERS, Portfolio, SyntheticHistory, true_probability_column
 
 SIGNALS: tuple[str, ...] = (
     "age",  # log(1 + days past due / 30)
@@ -194,26 +194,12 @@ class Capacity(StrictModel):
 class Truth(StrictModel):
     capacity: Capacity
     voluntary: Linear
-    tiers: dict[str, TierTruth]
-
-    @field_validator("tiers")
-    @classmethod
-    def _all_tiers(cls, value: dict[str, TierTruth]) -> dict[str, TierTruth]:
-        if set(value) != set(TIERS):
-            raise ValueError(f"needs exactly the tiers {list(TIERS)}, got {sorted(value)}")
-        return value
+    tiers: PerTier[TierTruth]
 
 
 class Step(StrictModel):
     max_days: int | None = Field(default=None, ge=0)
-    tier: str
-
-    @field_validator("tier")
-    @classmethod
-    def _known_tier(cls, value: str) -> str:
-        if value not in TIERS:
-            raise ValueError(f"unknown tier {value!r}; allowed: {list(TIERS)}")
-        return value
+    tier: Tier
 
 
 class LegacyPolicy(StrictModel):
@@ -247,14 +233,7 @@ class SyntheticConfig(StrictModel):
     observables: Observables
     truth: Truth
     legacy_policy: LegacyPolicy
-    recovery_share: dict[str, Share]
-
-    @field_validator("recovery_share")
-    @classmethod
-    def _all_tiers(cls, value: dict[str, Share]) -> dict[str, Share]:
-        if set(value) != set(TIERS):
-            raise ValueError(f"needs exactly the tiers {list(TIERS)}, got {sorted(value)}")
-        return value
+    recovery_share: PerTier[Share]
 
 
 def load_synthetic_config(path: str | Path | None = None) -> SyntheticConfig:
@@ -325,10 +304,30 @@ def _effects(frame: pd.DataFrame, config: SyntheticConfig) -> tuple[np.ndarray, 
     return risk.fillna(0.0).to_numpy(dtype=float), court.fillna(0.0).to_numpy(dtype=float)
 
 
+def _truth(frame: pd.DataFrame, config: SyntheticConfig) -> tuple[np.ndarray, pd.DataFrame]:
+    """Voluntary repayment P0 and every tier's P, from one pass over the signals."""
+    sig = signals(frame, config.truth)
+    risk, court = _effects(frame, config)
+    barred = is_time_barred(
+        frame["due_date"],
+        frame["last_acknowledgment_date"],
+        frame["as_of"],
+        config.limitation_years,
+    )
+    voluntary = _sigmoid(_logit(config.truth.voluntary, sig) + risk)
+    columns = {}
+    for tier in TIERS:
+        spec = config.truth.tiers[tier]
+        lift = _sigmoid(_logit(spec, sig) + (court if spec.judicial else 0.0))
+        if spec.judicial:
+            lift = np.where(barred, 0.0, lift)
+        columns[true_probability_column(tier)] = 1.0 - (1.0 - voluntary) * (1.0 - lift)
+    return voluntary, pd.DataFrame(columns, index=frame.index)
+
+
 def voluntary_probability(frame: pd.DataFrame, config: SyntheticConfig) -> np.ndarray:
     """True P(recover within the horizon | row) with no collection action at all."""
-    risk, _ = _effects(frame, config)
-    return _sigmoid(_logit(config.truth.voluntary, signals(frame, config.truth)) + risk)
+    return _truth(frame, config)[0]
 
 
 def true_probabilities(frame: pd.DataFrame, config: SyntheticConfig) -> pd.DataFrame:
@@ -339,23 +338,7 @@ def true_probabilities(frame: pd.DataFrame, config: SyntheticConfig) -> pd.DataF
     voluntary repayment, and equals it where the tier has no lift (judicial tiers once the debt
     is time-barred).
     """
-    sig = signals(frame, config.truth)
-    _, court = _effects(frame, config)
-    barred = is_time_barred(
-        frame["due_date"],
-        frame["last_acknowledgment_date"],
-        frame["as_of"],
-        config.limitation_years,
-    )
-    voluntary = voluntary_probability(frame, config)
-    columns = {}
-    for tier in TIERS:
-        spec = config.truth.tiers[tier]
-        lift = _sigmoid(_logit(spec, sig) + (court if spec.judicial else 0.0))
-        if spec.judicial:
-            lift = np.where(barred, 0.0, lift)
-        columns[true_probability_column(tier)] = 1.0 - (1.0 - voluntary) * (1.0 - lift)
-    return pd.DataFrame(columns, index=frame.index)
+    return _truth(frame, config)[1]
 
 
 # --- generation ----------------------------------------------------------------------------------
@@ -366,134 +349,170 @@ def _choice(rng: np.random.Generator, names: list[str], weights: list[float], n:
     return np.asarray(names, dtype=object)[rng.choice(len(names), size=n, p=p / p.sum())]
 
 
-def _draw(link: Logit, w: np.ndarray, a: np.ndarray, enterprise: np.ndarray) -> np.ndarray:
-    """Linear predictor of a Logit link for each debtor."""
-    return link.intercept + link.willingness * w + link.ability * a + link.enterprise * enterprise
-
-
 def _dates(as_of: np.datetime64, days_before: np.ndarray) -> np.ndarray:
     """``as_of`` minus a number of days, NaT where the number is missing (negative)."""
     out = (as_of - days_before.clip(min=0).astype("timedelta64[D]")).astype("datetime64[ns]")
     return np.where(days_before < 0, np.datetime64("NaT"), out)
 
 
-def _portfolio(
-    rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp, config: SyntheticConfig
-) -> pd.DataFrame:
-    """Observable portfolio columns for debts ``start .. start + n - 1``."""
-    pop, obs = config.population, config.observables
-    enterprise = rng.random(n) < pop.enterprise_share
-    ent = enterprise.astype(float)
-    region = _choice(rng, [r.name for r in config.regions], [r.weight for r in config.regions], n)
-    industry = _choice(
-        rng, [i.name for i in config.industries], [i.weight for i in config.industries], n
-    )
-    z = rng.standard_normal((n, 2))
-    rho = pop.latent_correlation
-    willing = z[:, 0]
-    able = rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1]
+class _Debtors:
+    """Who owes in one chunk: type, place, and the latent traits everything else is drawn from."""
 
+    def __init__(self, rng: np.random.Generator, n: int, config: SyntheticConfig) -> None:
+        pop = config.population
+        self.n = n
+        self.enterprise = rng.random(n) < pop.enterprise_share
+        self.region = _choice(
+            rng, [r.name for r in config.regions], [r.weight for r in config.regions], n
+        )
+        self.industry = _choice(
+            rng, [i.name for i in config.industries], [i.weight for i in config.industries], n
+        )
+        z = rng.standard_normal((n, 2))
+        rho = pop.latent_correlation
+        self.willing = z[:, 0]
+        self.able = rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1]
+
+    def draw(self, rng: np.random.Generator, link: Logit) -> np.ndarray:
+        """Bernoulli draws whose log-odds are linear in the traits and the debtor type."""
+        return rng.random(self.n) < _sigmoid(self.linear(link))
+
+    def linear(self, link: Logit) -> np.ndarray:
+        return (
+            link.intercept
+            + link.willingness * self.willing
+            + link.ability * self.able
+            + link.enterprise * self.enterprise
+        )
+
+
+def _debt(rng: np.random.Generator, who: _Debtors, config: SyntheticConfig) -> dict:
+    """Principal (lognormal, larger for the able and for enterprises) and days past due."""
     spec = config.principal
-    median = np.where(enterprise, spec.enterprise.median, spec.individual.median)
-    sigma = np.where(enterprise, spec.enterprise.sigma, spec.individual.sigma)
-    principal = np.round(
-        median * np.exp(sigma * rng.standard_normal(n) + spec.ability_loading * able), 2
-    )
-    principal = np.maximum(principal, 100.0)
-
+    median = np.where(who.enterprise, spec.enterprise.median, spec.individual.median)
+    sigma = np.where(who.enterprise, spec.enterprise.sigma, spec.individual.sigma)
+    noise = sigma * rng.standard_normal(who.n) + spec.ability_loading * who.able
+    principal = np.maximum(np.round(median * np.exp(noise), 2), 100.0)
     segments = config.days_past_due
-    seg = rng.choice(
-        len(segments),
-        size=n,
-        p=np.array([s.weight for s in segments]) / sum(s.weight for s in segments),
-    )
+    weights = np.array([s.weight for s in segments])
+    seg = rng.choice(len(segments), size=who.n, p=weights / weights.sum())
     lo = np.array([s.min for s in segments])[seg]
     hi = np.array([s.max for s in segments])[seg]
-    dpd = rng.integers(lo, hi + 1)
-    age = np.log1p(dpd / 30.0)
-    as_of_day = np.datetime64(as_of.date(), "D")
+    return {"principal": principal, "days": rng.integers(lo, hi + 1)}
 
-    income = obs.monthly_income
-    monthly_income = np.round(
-        income.median * np.exp(income.ability * able + income.noise * rng.standard_normal(n)), 0
+
+def _ability(
+    rng: np.random.Generator, who: _Debtors, principal: np.ndarray, obs: Observables
+) -> dict:
+    """What ability shows: income or revenue and tax, and the attachable assets."""
+    income, rev = obs.monthly_income, obs.revenue_multiple
+    monthly = income.median * np.exp(
+        income.ability * who.able + income.noise * rng.standard_normal(who.n)
     )
-    rev = obs.revenue_multiple
-    revenue = np.round(
-        principal * rev.median * np.exp(rev.ability * able + rev.noise * rng.standard_normal(n)), 0
+    revenue = (
+        principal
+        * rev.median
+        * np.exp(rev.ability * who.able + rev.noise * rng.standard_normal(who.n))
     )
-    pays_tax = rng.random(n) < _sigmoid(_draw(obs.pays_tax, willing, able, ent))
+    pays_tax = who.draw(rng, obs.pays_tax)
 
     def asset(link: AssetLink) -> np.ndarray:
-        base = np.where(enterprise, link.enterprise, link.individual)
-        return rng.random(n) < _sigmoid(base + link.ability * able)
+        base = np.where(who.enterprise, link.enterprise, link.individual)
+        return rng.random(who.n) < _sigmoid(base + link.ability * who.able)
 
-    real_estate, vehicle, equity = asset(obs.real_estate), asset(obs.vehicle), asset(obs.equity)
+    return {
+        "owns_real_estate": asset(obs.real_estate),
+        "owns_vehicle": asset(obs.vehicle),
+        "has_equity_holdings": asset(obs.equity),
+        "monthly_income": np.where(who.enterprise, np.nan, np.round(monthly, 0)),
+        "annual_revenue": np.where(who.enterprise, np.round(revenue, 0), np.nan),
+        "pays_tax": pd.Series(pays_tax, dtype="boolean").where(who.enterprise, pd.NA).array,
+    }
 
+
+def _willingness(
+    rng: np.random.Generator, who: _Debtors, days: np.ndarray, obs: Observables
+) -> dict:
+    """What willingness shows: contact, disputes, payments, promises, acknowledgments.
+
+    Days are counted back from the as-of date; -1 means the event never happened.
+    """
     c = obs.contact
-    reach = c.willingness * willing + c.age * age + rng.logistic(size=n)
+    reach = c.willingness * who.willing + c.age * np.log1p(days / 30.0) + rng.logistic(size=who.n)
     contact = np.where(
         reach < c.lost_below,
         "lost",
         np.where(reach < c.intermittent_below, "intermittent", "reachable"),
     )
-    disputes = rng.random(n) < _sigmoid(_draw(obs.disputes, willing, able, ent))
-
-    exposure = np.minimum(dpd, 365) / 365.0  # more time overdue, more chances to pay or promise
-    n_paid = rng.poisson(np.exp(_draw(obs.partial_payments, willing, able, ent)) * exposure)
-    recency = rng.beta(1.0, 2.0 + 0.8 * np.clip(willing, -1.5, 2.0))
-    since_paid = np.where(n_paid > 0, np.minimum((recency * dpd).astype(int), dpd - 1), -1)
-    n_broken = rng.poisson(np.exp(_draw(obs.broken_promises, willing, able, ent)) * exposure)
-    acknowledged = (dpd > 0) & (
-        rng.random(n) < _sigmoid(_draw(obs.acknowledgment, willing, able, ent))
-    )
-    since_ack = np.where(acknowledged, (rng.random(n) * dpd).astype(int), -1)
+    exposure = np.minimum(days, 365) / 365.0  # more time overdue, more chances to pay or promise
+    n_paid = rng.poisson(np.exp(who.linear(obs.partial_payments)) * exposure)
+    recency = rng.beta(
+        1.0, 2.0 + 0.8 * np.clip(who.willing, -1.5, 2.0)
+    )  # the willing paid recently
+    since_paid = np.where(n_paid > 0, np.minimum((recency * days).astype(int), days - 1), -1)
+    n_broken = rng.poisson(np.exp(who.linear(obs.broken_promises)) * exposure)
+    acknowledged = (days > 0) & who.draw(rng, obs.acknowledgment)
+    since_ack = np.where(acknowledged, (rng.random(who.n) * days).astype(int), -1)
     # the limitation period restarts at the later of an acknowledgment and a partial payment
+    both = (since_ack >= 0) & (since_paid >= 0)
     since_interruption = np.where(
-        (since_ack >= 0) & (since_paid >= 0),
-        np.minimum(since_ack, since_paid),
-        np.maximum(since_ack, since_paid),
+        both, np.minimum(since_ack, since_paid), np.maximum(since_ack, since_paid)
     )
+    return {
+        "contact_status": contact,
+        "disputes_debt": who.draw(rng, obs.disputes),
+        "n_partial_payments": n_paid,
+        "n_broken_promises": n_broken,
+        "since_paid": since_paid,
+        "since_interruption": since_interruption,
+    }
 
-    lawsuits = rng.poisson(np.exp(_draw(obs.lawsuits, willing, able, ent)))
+
+def _litigation_history(rng: np.random.Generator, who: _Debtors, obs: Observables) -> dict:
+    """Lawsuits by other creditors, their judgments, enforcement, and the dishonest list."""
+    lawsuits = rng.poisson(np.exp(who.linear(obs.lawsuits)))
     judgments = rng.binomial(lawsuits, obs.judgment_rate)
-    enforcements = rng.binomial(judgments, _sigmoid(_draw(obs.enforcement, willing, able, ent)))
-    dishonest = (enforcements > 0) & (
-        rng.random(n) < _sigmoid(_draw(obs.dishonest, willing, able, ent))
-    )
-    elderly = ~enterprise & (rng.random(n) < pop.elderly_share)
-    disaster_share = {r.name: r.disaster_share for r in config.regions}
-    disaster = rng.random(n) < pd.Series(region).map(disaster_share).to_numpy(dtype=float)
+    enforcements = rng.binomial(judgments, _sigmoid(who.linear(obs.enforcement)))
+    return {
+        "n_prior_lawsuits": lawsuits,
+        "n_prior_judgments": judgments,
+        "on_dishonest_list": (enforcements > 0) & who.draw(rng, obs.dishonest),
+        "n_prior_enforcements": enforcements,
+    }
 
-    ids = "D" + pd.Series(np.arange(start, start + n)).astype(str).str.zfill(9)
-    return pd.DataFrame(
-        {
-            "debtor_id": ids.to_numpy(),
-            "as_of": np.full(n, as_of_day).astype("datetime64[ns]"),
-            "debtor_type": np.where(enterprise, "enterprise", "individual"),
-            "region": region,
-            "industry": industry,
-            "principal": principal,
-            "due_date": _dates(as_of_day, dpd),
-            "last_payment_date": _dates(as_of_day, since_paid),
-            "n_partial_payments": n_paid,
-            "n_broken_promises": n_broken,
-            "last_acknowledgment_date": _dates(as_of_day, since_interruption),
-            "contact_status": contact,
-            "disputes_debt": disputes,
-            "n_prior_lawsuits": lawsuits,
-            "n_prior_judgments": judgments,
-            "on_dishonest_list": dishonest,
-            "n_prior_enforcements": enforcements,
-            "owns_real_estate": real_estate,
-            "owns_vehicle": vehicle,
-            "has_equity_holdings": equity,
-            "monthly_income": np.where(enterprise, np.nan, monthly_income),
-            "annual_revenue": np.where(enterprise, revenue, np.nan),
-            "pays_tax": pd.Series(pays_tax, dtype="boolean").where(enterprise, pd.NA).array,
-            "is_elderly": elderly,
-            "disaster_affected": disaster,
-        }
-    )
+
+def _portfolio(
+    rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp, config: SyntheticConfig
+) -> pd.DataFrame:
+    """Observable portfolio columns for debts ``start .. start + n - 1``, story step by step."""
+    obs = config.observables
+    who = _Debtors(rng, n, config)
+    debt = _debt(rng, who, config)
+    ability = _ability(rng, who, debt["principal"], obs)
+    willingness = _willingness(rng, who, debt["days"], obs)
+    history = _litigation_history(rng, who, obs)
+    elderly = ~who.enterprise & (rng.random(n) < config.population.elderly_share)
+    disaster_share = pd.Series(who.region).map({r.name: r.disaster_share for r in config.regions})
+    disaster = rng.random(n) < disaster_share.to_numpy(dtype=float)
+
+    day = np.datetime64(as_of.date(), "D")
+    columns = {
+        "debtor_id": ("D" + pd.Series(np.arange(start, start + n)).astype(str).str.zfill(9)).array,
+        "as_of": np.full(n, day).astype("datetime64[ns]"),
+        "debtor_type": np.where(who.enterprise, "enterprise", "individual"),
+        "region": who.region,
+        "industry": who.industry,
+        "principal": debt["principal"],
+        "due_date": _dates(day, debt["days"]),
+        "last_payment_date": _dates(day, willingness.pop("since_paid")),
+        "last_acknowledgment_date": _dates(day, willingness.pop("since_interruption")),
+        **willingness,
+        **history,
+        **ability,
+        "is_elderly": elderly,
+        "disaster_affected": disaster,
+    }
+    return pd.DataFrame(columns)[list(Portfolio.to_schema().columns)]
 
 
 def legacy_tier(days: np.ndarray, policy: LegacyPolicy) -> np.ndarray:
