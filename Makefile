@@ -19,12 +19,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-# The main job on the embedded default: a synthetic portfolio with ground truth, validated.
+# The main job on the embedded default: a synthetic labelled portfolio, validated and described;
+# a model trained on it, evaluated against the scorecard and the Bayes limit, and registered in
+# MLflow (SQLite file mlflow.db in this folder; set MLFLOW_TRACKING_URI for a shared server).
 demo: $(STAMP)
 	mkdir -p $(DEMO)
 	$(BIN)/recoverscore generate --rows 200000 --seed $(SEED) --as-of $(AS_OF) --out $(DEMO)/history.parquet
 	$(BIN)/recoverscore validate $(DEMO)/history.parquet
 	$(BIN)/recoverscore describe $(DEMO)/history.parquet
+	$(BIN)/recoverscore train --data $(DEMO)/history.parquet --out $(DEMO)/model
+	$(BIN)/recoverscore models
 
 # Lint, then the test suite. pytest exits 5 when it collected no test: that is a failure too.
 test: $(STAMP)

@@ -57,8 +57,10 @@ def main() -> None:
     print(f"generate                      {gen_s:>10.2f} s   {rows / gen_s:>12,.0f} rows/s")
     print(f"  baseline: random table      {base_s:>10.2f} s   ratio {gen_s / base_s:.1f}x")
     print(f"generate + write parquet      {gen_s + parquet_s:>10.2f} s   (target < 60 s)")
-    print(f"  baseline: random + parquet  {base_s + base_write_s:>10.2f} s   ratio "
-          f"{(gen_s + parquet_s) / (base_s + base_write_s):.1f}x")
+    print(
+        f"  baseline: random + parquet  {base_s + base_write_s:>10.2f} s   ratio "
+        f"{(gen_s + parquet_s) / (base_s + base_write_s):.1f}x"
+    )
     print(f"generate + write csv          {gen_s + csv_s:>10.2f} s")
     print(f"validate (SyntheticHistory)   {validate_s:>10.2f} s   valid={report.is_valid}")
     print(f"peak RSS                      {peak_mb:>10,.0f} MB")

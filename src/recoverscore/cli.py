@@ -20,7 +20,7 @@ from recoverscore import schemas
 from recoverscore.errors import RecoverscoreError
 from recoverscore.evaluate import history_summary
 from recoverscore.synthetic import generate, load_synthetic_config
-from recoverscore.tables import read_table, table_format, write_chunks
+from recoverscore.tables import read_table, table_format, write_chunks, write_json
 
 EXIT_INVALID = 1
 EXIT_ERROR = 2
@@ -214,6 +214,112 @@ def schema_command(
     if name not in DOCUMENTED:
         _fail(f"unknown schema {name!r}: choose one of {', '.join(DOCUMENTED)}")
     print(schemas.schema_reference(DOCUMENTED[name]))
+
+
+def _metrics_table(metrics: dict[str, float]) -> Table:
+    """Model beside the scorecard and, where known, the Bayes limit."""
+    table = Table("metric", "model", "scorecard", "Bayes limit", title="test-set quality")
+    for name in ("auc", "pr_auc", "ks", "brier", "ece"):
+        limit = (
+            f"{metrics['bayes_limit_auc']:.4f}"
+            if name == "auc" and "bayes_limit_auc" in metrics
+            else ""
+        )
+        table.add_row(
+            name, f"{metrics[f'test_{name}']:.4f}", f"{metrics[f'scorecard_{name}']:.4f}", limit
+        )
+    return table
+
+
+@app.command("train")
+def train_command(
+    data: Path = typer.Option(..., "--data", help="Labelled history: CSV, Parquet or folder."),
+    config: Path | None = typer.Option(
+        None, "--config", help="Training YAML (configs/train.yaml)."
+    ),
+    out_dir: Path = typer.Option(Path("build/model"), "--out", help="Model package folder."),
+    register: bool = typer.Option(
+        True, "--register/--no-register", help="Log the run and register the model in MLflow."
+    ),
+) -> None:
+    """Train the recovery model, evaluate it, save the package and register it in MLflow."""
+    from recoverscore import registry
+    from recoverscore.evaluate import evaluate_model
+    from recoverscore.model import (
+        RecoveryModel,
+        data_digest,
+        load_train_config,
+        prepare_training_data,
+    )
+
+    try:
+        cfg = load_train_config(config)
+        if register:
+            registry.connect()
+        prepared = prepare_training_data(read_table(data), cfg)
+        train, test = prepared.split(cfg.data, cfg.model.seed)
+        model = RecoveryModel(cfg.features.transformer(), cfg.data.tier_column, cfg.model)
+        model.fit(train.frame, train.y)
+        evaluation = evaluate_model(model, train.frame, test.frame, cfg.data.target)
+        model.save(out_dir)
+        metrics = {**evaluation.metrics, "rejected_rows": float(len(prepared.rejected))}
+        write_json(metrics, out_dir / "metrics.json")
+        registered = None
+        if register:
+            registered = registry.log_training(
+                out_dir,
+                params=cfg.model_dump(),
+                metrics=metrics,
+                figures=evaluation.figures,
+                tables=evaluation.tables,
+                data_digest=data_digest(prepared.frame),
+            )
+    except RecoverscoreError as error:
+        _fail(str(error))
+    out.print(_metrics_table(metrics))
+    if "truth_by_tier" in evaluation.tables:
+        truth = evaluation.tables["truth_by_tier"].set_index("tier")
+        out.print(_frame_table(truth, "predicted vs true P(recover), every tier", "tier"))
+    summary = (
+        f"trained on {int(metrics['train_rows']):,} rows, tested on "
+        f"{int(metrics['test_rows']):,} ({len(prepared.rejected):,} rejected); "
+        f"package in {out_dir}"
+    )
+    if registered is not None:
+        summary += f"; registered {registry.MODEL_NAME} version {registered.version} @challenger"
+    out.print(summary, highlight=False, soft_wrap=True)
+
+
+@app.command("promote")
+def promote_command(
+    version: str = typer.Argument(..., help="Registered version to promote."),
+    alias: str = typer.Option("champion", "--alias", help="Alias to move onto the version."),
+) -> None:
+    """Move the ``champion`` alias (or another) onto a registered model version."""
+    from recoverscore import registry
+
+    try:
+        registry.promote(version, alias)
+    except RecoverscoreError as error:
+        _fail(str(error))
+    out.print(
+        f"{registry.MODEL_NAME} version {version} is now @{alias}", highlight=False, soft_wrap=True
+    )
+
+
+@app.command("models")
+def models_command() -> None:
+    """Registered versions with their aliases and test AUC."""
+    from recoverscore import registry
+
+    try:
+        versions = registry.describe_versions()
+    except RecoverscoreError as error:
+        _fail(str(error))
+    table = Table(*map(str, versions.columns), title=f"{registry.MODEL_NAME} versions")
+    for row in versions.itertuples(index=False):
+        table.add_row(*("" if pd.isna(v) else str(v) for v in row))
+    out.print(table)
 
 
 def main() -> None:

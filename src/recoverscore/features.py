@@ -113,10 +113,11 @@ _LIMITATION = ("due_date", "last_acknowledgment_date")
 
 STANDARD_FEATURES: dict[str, _Feature] = {
     "days_past_due": _Feature(("due_date",), _days),
-    "aging_bucket": _Feature(
+    "aging_bucket": _Feature(  # ordinal 0 (0-30) .. 5 (time-barred), so it can be constrained
         _LIMITATION,
-        lambda df, a, y: aging_bucket(_days(df, a, y), _barred(df, a, y)),
-        categories=AGING_BUCKETS,
+        lambda df, a, y: pd.Categorical(
+            aging_bucket(_days(df, a, y), _barred(df, a, y)), categories=AGING_BUCKETS
+        ).codes.astype(float),
     ),
     "time_barred": _Feature(_LIMITATION, lambda df, a, y: _barred(df, a, y).astype(float)),
     "days_left_in_limitation": _Feature(_LIMITATION, _days_left),
@@ -215,7 +216,8 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
             needed.add("as_of")
         return sorted(needed)
 
-    def _check_columns(self, frame: pd.DataFrame) -> None:
+    def check_columns(self, frame: pd.DataFrame) -> None:
+        """A one-line error naming missing raw columns and the features that need them."""
         missing = [c for c in self.required_columns() if c not in frame.columns]
         if missing:
             users = [name for name, f in self._standard().items() if set(f.needs) & set(missing)]
@@ -224,7 +226,7 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> DebtorFeatures:
         """Learn the levels of free-text categoricals (region, industry, users' own)."""
-        self._check_columns(X)
+        self.check_columns(X)
         learned = [k for k, f in self._standard().items() if f.learned]
         self.categories_ = {}
         for name in learned + list(self.extra_categorical):
@@ -243,7 +245,7 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Features for every row; categoricals carry the levels seen in fit (others: missing)."""
         check_is_fitted(self, "feature_names_out_")
-        self._check_columns(X)
+        self.check_columns(X)
         as_of = X["as_of"] if self.as_of is None else pd.Series(pd.Timestamp(self.as_of), X.index)
         columns = {}
         for name, feature in self._standard().items():
@@ -254,7 +256,8 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
             columns[name] = X[name]
         out = pd.DataFrame({k: np.asarray(v) for k, v in columns.items()}, index=X.index)
         for name, levels in self.categories_.items():
-            out[name] = pd.Categorical(out[name], categories=levels)
+            known = out[name].where(out[name].isin(levels))  # unseen levels become missing
+            out[name] = pd.Categorical(known, categories=levels)
         numeric = [c for c in out.columns if c not in self.categories_]
         out[numeric] = out[numeric].astype(float)
         return out[list(self.feature_names_out_)]
@@ -273,7 +276,9 @@ class FeatureFrame(pa.DataFrameModel):
     """Contract of the standard features ``DebtorFeatures`` emits (present columns only)."""
 
     days_past_due: Series[float] = pa.Field(ge=0, required=False)
-    aging_bucket: Series[pd.CategoricalDtype] = pa.Field(isin=list(AGING_BUCKETS), required=False)
+    aging_bucket: Series[float] = pa.Field(
+        isin=[float(i) for i in range(len(AGING_BUCKETS))], required=False
+    )
     time_barred: Series[float] = pa.Field(isin=[0.0, 1.0], required=False)
     days_left_in_limitation: Series[float] = pa.Field(required=False)
     log_principal: Series[float] = pa.Field(required=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
@@ -31,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from recoverscore.config import StrictModel, default_config_path, load_config
 from recoverscore.errors import RecoverscoreError
 from recoverscore.features import DebtorFeatures
-from recoverscore.schemas import TIERS, probability_column
+from recoverscore.schemas import TIERS, Portfolio, probability_column, validate
 
 TIER_FEATURE = "tier"
 FORMAT_VERSION = 1
@@ -66,7 +67,7 @@ class FeatureConfig(StrictModel):
 
 class LightGBMConfig(StrictModel):
     learning_rate: float = Field(default=0.04, gt=0, le=1)
-    num_leaves: int = Field(default=15, ge=2)
+    num_leaves: int = Field(default=31, ge=2)
     min_data_in_leaf: int = Field(default=100, ge=1)
     lambda_l2: float = Field(default=1.0, ge=0)
     feature_fraction: float = Field(default=0.9, gt=0, le=1)
@@ -80,8 +81,9 @@ class LightGBMConfig(StrictModel):
 
 class ModelConfig(StrictModel):
     seed: int = 42
-    validation_fraction: float = Field(default=0.2, gt=0, lt=0.5)
-    calibration_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
+    calibration_fraction: float = Field(default=0.1, gt=0, lt=0.5)
+    min_holdout_rows: int = Field(default=200, ge=10)
     calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
     num_threads: int = Field(default=2, ge=1)
     lightgbm: LightGBMConfig = LightGBMConfig()
@@ -97,6 +99,82 @@ class TrainConfig(StrictModel):
 def load_train_config(path: str | Path | None = None) -> TrainConfig:
     """Load ``configs/train.yaml`` (or ``path``) into a validated ``TrainConfig``."""
     return load_config(path or default_config_path("train.yaml"), TrainConfig)
+
+
+# --- training data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Rows fit to train on, their 0/1 target, and how many input rows were rejected."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    rejected: pd.DataFrame
+
+    def split(self, data: DataConfig, seed: int) -> tuple[TrainingData, TrainingData]:
+        """Stratified train / test split; the test rows are never seen in training."""
+        train_idx, test_idx = train_test_split(
+            np.arange(len(self.frame)),
+            test_size=data.test_fraction,
+            stratify=self.y,
+            random_state=seed,
+        )
+        train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+        none = self.rejected.iloc[0:0]
+        return (
+            TrainingData(self.frame.iloc[train_idx], self.y[train_idx], none),
+            TrainingData(self.frame.iloc[test_idx], self.y[test_idx], none),
+        )
+
+
+def prepare_training_data(frame: pd.DataFrame, config: TrainConfig) -> TrainingData:
+    """Check a labelled file against the training config; every problem is one clear line.
+
+    A file with every portfolio column is validated against the portfolio contract and its bad
+    rows are set aside (counted, with reasons). A user's own file with other columns needs only
+    the columns its enabled features read, an id, the target and (if configured) the tier.
+    """
+    data = config.data
+    for column, key in ((data.id_column, "data.id_column"), (data.target, "data.target")):
+        if column not in frame.columns:
+            raise RecoverscoreError(f"the data has no column {column!r} (set by {key})")
+    if data.tier_column is not None and data.tier_column not in frame.columns:
+        raise RecoverscoreError(
+            f"the data has no tier column {data.tier_column!r}: set data.tier_column to null "
+            "to train a plain recovery model"
+        )
+    rejected = pd.DataFrame(columns=["row", "reasons"])
+    if all(c in frame.columns for c in Portfolio.to_schema().columns):
+        report = validate(frame, Portfolio)
+        frame, rejected = report.valid, report.reasons()
+    else:
+        config.features.transformer().check_columns(frame)
+        if frame[data.id_column].duplicated().any():
+            raise RecoverscoreError(f"column {data.id_column!r} has duplicate ids")
+    if data.tier_column is not None:
+        unknown = ~frame[data.tier_column].isin(TIERS)
+        if unknown.any():
+            shown = sorted(set(frame.loc[unknown, data.tier_column].astype(str).head(5)))
+            raise RecoverscoreError(
+                f"column {data.tier_column!r} holds unknown tiers {shown}; allowed: {list(TIERS)}"
+            )
+    y = binary_target(frame[data.target], data.target)
+    if len(frame) < data.min_rows:
+        raise RecoverscoreError(
+            f"too few rows to train: {len(frame)} valid, need at least {data.min_rows} "
+            "(data.min_rows)"
+        )
+    if len(np.unique(y)) < 2:
+        raise RecoverscoreError(f"target {data.target!r} has a single class: nothing to learn")
+    return TrainingData(frame, y, rejected)
+
+
+def data_digest(frame: pd.DataFrame) -> str:
+    """A fingerprint of the training rows for lineage: it identifies, it does not reveal."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    columns = ",".join(map(str, frame.columns)).encode()
+    return hashlib.sha256(columns + hashed.tobytes()).hexdigest()
 
 
 # --- calibration ----------------------------------------------------------------------------------
@@ -163,6 +241,11 @@ def binary_target(values: pd.Series, column: str) -> np.ndarray:
     return mapped.to_numpy(dtype=int)
 
 
+def _holdout_rows(n: int, fraction: float, minimum: int) -> int:
+    """Rows for a holdout: the fraction, but at least ``minimum`` and at most 30% of ``n``."""
+    return int(min(max(round(fraction * n), minimum), 0.3 * n))
+
+
 class RecoveryModel(ClassifierMixin, BaseEstimator):
     """Calibrated LightGBM of recovery, with the collection tier as an input when given.
 
@@ -210,7 +293,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             "force_col_wise": True,
             "num_threads": cfg.num_threads,
             "monotone_constraints": monotone,
-            "monotone_constraints_method": "advanced",
+            "monotone_constraints_method": "basic",  # the only method exact in LightGBM 4.7 here
             **{k: v for k, v in lgbm.items() if k not in ("max_rounds", "early_stopping_rounds")},
         }
 
@@ -221,15 +304,13 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         y = np.asarray(y, dtype=int)
         if len(np.unique(y)) < 2:
             raise RecoverscoreError("the target has a single class: nothing to learn")
-        held_out = cfg.validation_fraction + cfg.calibration_fraction
+        n_valid = _holdout_rows(len(X), cfg.validation_fraction, cfg.min_holdout_rows)
+        n_calib = _holdout_rows(len(X), cfg.calibration_fraction, cfg.min_holdout_rows)
         train_idx, rest_idx = train_test_split(
-            np.arange(len(X)), test_size=held_out, stratify=y, random_state=cfg.seed
+            np.arange(len(X)), test_size=n_valid + n_calib, stratify=y, random_state=cfg.seed
         )
         valid_idx, calib_idx = train_test_split(
-            rest_idx,
-            test_size=cfg.calibration_fraction / held_out,
-            stratify=y[rest_idx],
-            random_state=cfg.seed,
+            rest_idx, test_size=n_calib, stratify=y[rest_idx], random_state=cfg.seed
         )
         self.features_ = clone(self.features or DebtorFeatures()).fit(X.iloc[train_idx])
         design = self._design(X)

@@ -8,6 +8,7 @@ interrupted job never leaves a truncated file that looks finished.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -62,6 +63,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def write_json(data: object, path: str | Path) -> Path:
+    """Write JSON atomically (for metrics and reports that scripts read)."""
+    path = Path(path)
+    tmp = _temporary(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:

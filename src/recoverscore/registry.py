@@ -1,0 +1,437 @@
+"""The MLflow edge: tracking runs, registering models and loading them back.
+
+Every MLflow call in recoverscore lives here, so the rest of the package never depends on a
+tracking server being there and MLflow's errors reach users as one-line ``RecoverscoreError``s.
+
+The registered model is the pyfunc in ``pyfunc_model.py``, logged as *models-from-code*: the
+registry holds that source file, LightGBM's text model and JSON, never a pickle. The input example
+stored with it is built from a fresh synthetic portfolio, so no real debtor's row ever leaves the
+user's machine through the registry, and runs carry aggregate metrics, plots and tables only.
+
+Versions move through aliases rather than stages: a new registration becomes ``challenger``;
+``promote`` makes a version ``champion``, which is what scoring uses by default.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import mlflow
+import pandas as pd
+import yaml
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from sqlalchemy.exc import SQLAlchemyError
+
+from recoverscore import schemas
+from recoverscore.errors import RecoverscoreError
+from recoverscore.model import RecoveryModel
+from recoverscore.synthetic import generate_frame
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+MODEL_NAME = "recoverscore"
+EXPERIMENT = "recoverscore"
+ALIASES = ("champion", "challenger")
+
+_PYFUNC_FILE = Path(__file__).resolve().with_name("pyfunc_model.py")
+_PACKAGE_FILES = ("model.txt", "package.json")  # what RecoveryModel.save writes, nothing else
+_CONNECT_TIMEOUT = 5.0  # seconds; MLflow's own client retries for minutes before giving up
+_EXAMPLE_AS_OF = "2026-06-30"
+# What the pyfunc imports at serving time, pinned to this environment; listing them spares
+# MLflow from inferring requirements by importing and running the model in a subprocess.
+_RUNTIME_PACKAGES = ("lightgbm", "numpy", "pandas", "pandera", "pydantic", "pyyaml", "scikit-learn")
+_VERSION_COLUMNS = ["version", "aliases", "run_id", "created", "test_auc"]
+
+
+# --- connecting -----------------------------------------------------------------------------------
+
+
+def tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI`` if set, else a SQLite file ``mlflow.db`` in the working directory.
+
+    A SQLite file needs no server and supports the model registry, unlike a plain folder.
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or ``None`` for an in-memory database."""
+    _, _, rest = uri.partition(":///")
+    path = rest.split("?", 1)[0]
+    return None if not path or path == ":memory:" else Path(path).expanduser()
+
+
+def _check_server(uri: str) -> None:
+    """Fail fast, with the reason, unless an MLflow server answers its health check at ``uri``."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_CONNECT_TIMEOUT):
+            return
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):  # a server asking for the credentials MLflow will send
+            return
+        reason: object = f"HTTP {error.code} {error.reason} from /health"
+    except urllib.error.URLError as error:
+        reason = error.reason
+    except (OSError, ValueError) as error:
+        reason = error
+    raise RecoverscoreError(f"cannot reach the MLflow tracking server at {uri}: {reason}")
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Hide deprecation noise MLflow's own internals raise (nothing a user can act on)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The ``noload`` loader strategy is deprecated")
+        warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+        yield
+
+
+def connect(uri: str | None = None) -> mlflow.MlflowClient:
+    """Point MLflow's tracking and registry at ``uri`` (default ``tracking_uri()``) and check it.
+
+    A server is probed with one short request and a SQLite file's folder must exist, so a wrong
+    address fails in seconds with a one-line error instead of after MLflow's retry loop.
+    """
+    uri = uri or tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    elif uri.startswith("sqlite:"):
+        path = _sqlite_path(uri)
+        if path is not None and not path.parent.is_dir():
+            raise RecoverscoreError(
+                f"cannot open the MLflow tracking store {uri}: folder {path.parent} does not exist"
+            )
+    try:
+        with _quiet_mlflow():
+            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+    except (MlflowException, SQLAlchemyError, OSError) as error:
+        raise RecoverscoreError(
+            f"cannot open the MLflow tracking store {uri}: {_first_line(error)}"
+        ) from None
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return client
+
+
+def _experiment_id(client: mlflow.MlflowClient, uri: str) -> str:
+    """The experiment's id, creating it on first use.
+
+    With a SQLite store the artifacts go to ``mlartifacts/`` beside the database file, not to
+    MLflow's default ``./mlruns`` in whatever folder the command happened to run from.
+    """
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    path = _sqlite_path(uri) if uri.startswith("sqlite:") else None
+    if path is not None:
+        location = (path.resolve().parent / "mlartifacts").as_uri()
+    return client.create_experiment(EXPERIMENT, artifact_location=location)
+
+
+# --- what gets logged -----------------------------------------------------------------------------
+
+
+def input_example() -> pd.DataFrame:
+    """Two rows of a fresh synthetic portfolio, in the form a serving request carries them.
+
+    Built from synthetic data on purpose: whatever a user trains on, the example stored in the
+    registry is never one of their debtors. Dates are ISO strings and missing values ``None`` so
+    the example serialises to JSON as it is.
+    """
+    columns = list(schemas.Portfolio.to_schema().columns)
+    frame = generate_frame(2, seed=0, as_of=_EXAMPLE_AS_OF)[columns].reset_index(drop=True)
+    frame["debtor_id"] = ["EXAMPLE-1", "EXAMPLE-2"]
+    for name, kind in schemas.column_kinds(schemas.Portfolio).items():
+        if kind == "date":
+            text = [None if pd.isna(d) else d.strftime("%Y-%m-%d") for d in frame[name]]
+            frame[name] = pd.Series(text, dtype=object)
+    frame["pays_tax"] = pd.Series(
+        [None if pd.isna(v) else bool(v) for v in frame["pays_tax"]], dtype=object
+    )
+    return frame
+
+
+def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """The signature inferred from the example, loosened where the pyfunc parses for itself.
+
+    Dates may come as text or datetimes and booleans as booleans or text, which one MLflow type
+    cannot express, so those columns are ``Any`` and ``schemas.parse_columns`` checks them.
+    Nullable columns and ``as_of`` (today when absent) are optional.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        inferred = infer_signature(example, output)
+    columns = schemas.Portfolio.to_schema().columns
+    kinds = schemas.column_kinds(schemas.Portfolio)
+    inputs = [
+        ColSpec(
+            AnyType() if kinds[spec.name] in ("date", "bool") else spec.type,
+            spec.name,
+            required=spec.name != "as_of" and not columns[spec.name].nullable,
+        )
+        for spec in inferred.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs)
+
+
+def _example_output(package_dir: Path, example: pd.DataFrame) -> pd.DataFrame:
+    """What the pyfunc returns for the example, computed the way serving will compute it."""
+    from recoverscore.pyfunc_model import RecoverscorePyfunc  # imported late: it sets MLflow state
+
+    scorer = RecoverscorePyfunc()
+    scorer.model = RecoveryModel.load(package_dir)
+    return scorer.predict(None, example)
+
+
+def _flatten(params: dict[str, object], prefix: str = "") -> dict[str, str]:
+    """Nested settings as dotted keys, values cut to MLflow's length limit."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_VAL_LENGTH]
+    return flat
+
+
+def _pip_requirements() -> list[str]:
+    pinned = []
+    for package in _RUNTIME_PACKAGES:
+        try:
+            pinned.append(f"{package}=={package_version(package)}")
+        except PackageNotFoundError:
+            pinned.append(package)
+    return pinned
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """Where a training run's model went: its run, its registry version and a URI to load it."""
+
+    run_id: str
+    version: str
+    model_uri: str
+
+
+def log_training(
+    package_dir: Path,
+    *,
+    params: dict[str, object],
+    metrics: dict[str, float],
+    figures: dict[str, Figure],
+    tables: dict[str, pd.DataFrame],
+    data_digest: str,
+    uri: str | None = None,
+) -> RegisteredModel:
+    """Log one training run and register its model as the new ``challenger``.
+
+    The run holds settings, metrics, plots, aggregate tables, the input contract and the data's
+    digest (to tell which file trained it without storing the file). Tables keyed by debtor are
+    refused: nothing row-level goes to a tracking server that others may read.
+    """
+    package_dir = Path(package_dir)
+    RecoveryModel.load(package_dir)  # a broken package fails here, before anything is logged
+    personal = sorted(name for name, table in tables.items() if "debtor_id" in table.columns)
+    if personal:
+        raise RecoverscoreError(f"tables {personal} have a debtor_id column; log aggregates only")
+    uri = uri or tracking_uri()
+    client = connect(uri)
+    example = input_example()
+    signature = _signature(example, _example_output(package_dir, example))
+    try:
+        experiment_id = _experiment_id(client, uri)
+        with tempfile.TemporaryDirectory() as staging:
+            staged = Path(staging) / "package"  # always artifacts/package inside the model
+            staged.mkdir()
+            for name in _PACKAGE_FILES:
+                shutil.copy2(package_dir / name, staged / name)
+            with mlflow.start_run(experiment_id=experiment_id) as run:
+                if params:
+                    mlflow.log_params(_flatten(params))
+                if metrics:
+                    mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+                for name, figure in figures.items():
+                    mlflow.log_figure(figure, f"plots/{name}.png")
+                for name, table in tables.items():
+                    mlflow.log_text(table.to_csv(index=False), f"tables/{name}.csv")
+                mlflow.log_text(schemas.schema_reference(schemas.Portfolio), "schema/portfolio.md")
+                mlflow.set_tags({"data_digest": data_digest, "recoverscore": version_string()})
+                with _quiet_mlflow():
+                    info = mlflow.pyfunc.log_model(
+                        name="model",
+                        python_model=str(_PYFUNC_FILE),
+                        artifacts={"package": str(staged)},
+                        signature=signature,
+                        input_example=example,
+                        registered_model_name=MODEL_NAME,
+                        pip_requirements=_pip_requirements(),
+                    )
+        model_version = str(info.registered_model_version)
+        client.set_registered_model_alias(MODEL_NAME, "challenger", model_version)
+    except MlflowException as error:
+        raise RecoverscoreError(
+            f"logging to MLflow at {uri} failed: {_first_line(error)}"
+        ) from error
+    return RegisteredModel(
+        run_id=run.info.run_id,
+        version=model_version,
+        model_uri=f"models:/{MODEL_NAME}/{model_version}",
+    )
+
+
+def version_string() -> str:
+    """The installed recoverscore version, recorded on every run."""
+    try:
+        return package_version("recoverscore")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+def promote(version: str | int, alias: str = "champion", uri: str | None = None) -> None:
+    """Point ``alias`` (by default ``champion``, what scoring uses) at a registered version."""
+    client = connect(uri)
+    number = str(version).strip()
+    try:
+        if not number.isdigit():
+            raise MlflowException(f"not a version number: {number!r}")
+        client.get_model_version(MODEL_NAME, number)
+    except MlflowException:
+        raise RecoverscoreError(f"model {MODEL_NAME} has no version {version}") from None
+    client.set_registered_model_alias(MODEL_NAME, alias, number)
+
+
+def resolve_model_uri(ref: str) -> str:
+    """An MLflow model URI from ``champion``, ``challenger``, a version number or a URI."""
+    ref = str(ref).strip()
+    if ref in ALIASES:
+        return f"models:/{MODEL_NAME}@{ref}"
+    if ref.isdigit():
+        return f"models:/{MODEL_NAME}/{int(ref)}"
+    if ref.startswith(("models:/", "runs:/")):
+        return ref
+    raise RecoverscoreError(
+        f"unknown model reference {ref!r}: use a package folder, {' or '.join(ALIASES)}, "
+        "a version number, or a models:/ or runs:/ URI"
+    )
+
+
+def _check_registered(client: mlflow.MlflowClient, model_uri: str) -> None:
+    """Turn a missing registered version or alias into a one-line error before downloading."""
+    if not model_uri.startswith("models:/"):
+        return
+    body = model_uri.removeprefix("models:/")
+    try:
+        if "@" in body:
+            name, alias = body.split("@", 1)
+            what = f"alias {alias!r}"
+            client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, number = body.partition("/")
+            what = f"version {number}"
+            if number.isdigit():
+                client.get_model_version(name, number)
+    except MlflowException:
+        raise RecoverscoreError(f"model {name} has no {what}") from None
+
+
+def _package_dir(model_dir: Path) -> Path:
+    """The ``package`` artifact inside a downloaded pyfunc model, as its MLmodel records it."""
+    relative = "artifacts/package"
+    mlmodel = model_dir / "MLmodel"
+    if mlmodel.is_file():
+        spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
+        artifacts = spec.get("flavors", {}).get("python_function", {}).get("artifacts", {})
+        relative = artifacts.get("package", {}).get("path", relative)
+    return model_dir / relative
+
+
+def load_model(ref: str, uri: str | None = None) -> RecoveryModel:
+    """Load a model from a local package folder or from the registry (alias, version, URI).
+
+    A registry model is downloaded to a temporary folder and rebuilt from its LightGBM text and
+    JSON package; nothing is unpickled and nothing is left behind.
+    """
+    local = Path(str(ref))
+    if local.is_dir() and (local / "package.json").is_file():
+        return RecoveryModel.load(local)
+    try:
+        model_uri = resolve_model_uri(ref)
+    except RecoverscoreError:
+        if local.is_dir():  # a folder that is not a package: say what it lacks
+            return RecoveryModel.load(local)
+        raise
+    client = connect(uri)
+    _check_registered(client, model_uri)
+    with tempfile.TemporaryDirectory() as download:
+        try:
+            model_dir = mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, dst_path=download
+            )
+        except (MlflowException, OSError) as error:
+            raise RecoverscoreError(
+                f"cannot download model {ref} ({model_uri}): {_first_line(error)}"
+            ) from None
+        package = _package_dir(Path(model_dir))
+        if not (package / "package.json").is_file():
+            raise RecoverscoreError(f"{model_uri} is not a recoverscore model: no package artifact")
+        return RecoveryModel.load(package)
+
+
+def describe_versions(uri: str | None = None) -> pd.DataFrame:
+    """One row per registered version, oldest first: aliases, run, creation time, test AUC.
+
+    Aliases come from the registered model: MLflow's version search leaves them empty.
+    """
+    client = connect(uri)
+    try:
+        aliases = client.get_registered_model(MODEL_NAME).aliases
+        versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    except MlflowException:  # nothing registered yet
+        aliases, versions = {}, []
+    rows = []
+    for mv in sorted(versions, key=lambda v: int(v.version)):
+        try:
+            auc = client.get_run(mv.run_id).data.metrics.get("test_auc") if mv.run_id else None
+        except MlflowException:
+            auc = None
+        rows.append(
+            {
+                "version": str(mv.version),
+                "aliases": ", ".join(
+                    sorted(a for a, v in aliases.items() if str(v) == str(mv.version))
+                ),
+                "run_id": mv.run_id,
+                "created": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC"),
+                "test_auc": float("nan") if auc is None else float(auc),
+            }
+        )
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _VERSION_COLUMNS})
+    return pd.DataFrame(rows, columns=_VERSION_COLUMNS)

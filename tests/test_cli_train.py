@@ -1,0 +1,67 @@
+"""`recoverscore train`: package, metrics.json, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from recoverscore.cli import EXIT_ERROR, app
+from tests.conftest import SAMPLE_DIR
+
+runner = CliRunner()
+
+
+def test_train_without_registry_writes_the_package_and_metrics(tmp_path):
+    out = tmp_path / "model"
+    result = runner.invoke(
+        app,
+        ["train", "--data", str(SAMPLE_DIR / "sample.parquet"), "--out", str(out), "--no-register"],
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.txt", "package.json"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_auc"] > metrics["scorecard_auc"] - 0.02
+    assert 0.75 < metrics["bayes_limit_auc"] < 0.9 and metrics["rejected_rows"] == 0
+    assert "test-set quality" in result.output and "Bayes limit" in result.output
+    assert "predicted vs true P(recover)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("data: {target: paid_back}\n", "the data has no column 'paid_back' (set by data.target)"),
+        ("data: {min_rows: 100000}\n", "too few rows to train"),
+        ("model: {calibration: magic}\n", "model.calibration"),
+        ("features: {disabled: [charm]}\n", "features.disabled names unknown"),
+    ],
+)
+def test_train_errors_are_one_line(tmp_path, yaml_text, message):
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml_text)
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(SAMPLE_DIR / "sample.parquet"),
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "m"),
+            "--no-register",
+        ],
+    )
+    assert result.exit_code == EXIT_ERROR, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_unreachable_tracking_server_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    result = runner.invoke(
+        app, ["train", "--data", str(SAMPLE_DIR / "sample.parquet"), "--out", str(tmp_path / "m")]
+    )
+    assert result.exit_code == EXIT_ERROR
+    assert "cannot reach the MLflow tracking server" in result.output
+    assert not (tmp_path / "m").exists()

@@ -1,0 +1,281 @@
+"""The MLflow edge against a throwaway SQLite store: registration, aliases, loading, privacy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from matplotlib.figure import Figure
+
+from recoverscore import registry, schemas
+from recoverscore.errors import RecoverscoreError
+from recoverscore.model import RecoveryModel, load_train_config
+from recoverscore.synthetic import generate_frame
+
+AS_OF = "2026-06-30"
+PROBABILITIES = [schemas.probability_column(t) for t in schemas.TIERS]
+PICKLES = {".pkl", ".pickle", ".joblib", ".cloudpickle"}
+
+
+def _aliases(client: mlflow.MlflowClient) -> dict[str, list[str]]:
+    """Aliases per version (MLflow's version search leaves ``aliases`` empty, so not from it)."""
+    versions = client.search_model_versions(f"name = '{registry.MODEL_NAME}'")
+    owners = client.get_registered_model(registry.MODEL_NAME).aliases
+    return {
+        str(mv.version): sorted(a for a, v in owners.items() if str(v) == str(mv.version))
+        for mv in versions
+    }
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    """One small model registered twice, then version 1 promoted, in a fresh SQLite store.
+
+    Alias states are recorded after each step so the lifecycle can be checked without tests
+    depending on each other's order.
+    """
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("MLFLOW_REGISTRY_URI", uri)  # mlflow.set_registry_uri exports it: restore it
+        mp.chdir(root)  # anything MLflow writes relative to the working folder lands in root
+        history = generate_frame(3000, seed=1, as_of=AS_OF)
+        cfg = load_train_config()
+        # one thread: OpenMP spin-waiting makes a 2-thread fit crawl on a busy 2-core machine
+        model = RecoveryModel(
+            features=cfg.features.transformer(),
+            tier_column="given_tier",
+            config=cfg.model.model_copy(update={"num_threads": 1}),
+        ).fit(history, history["recovered"].to_numpy(int))
+        package = model.save(root / "pkg")
+        figure = Figure()
+        figure.subplots().plot([0, 1], [0, 1])
+        params = {"train": cfg.model_dump(), "rows": len(history)}
+        logged = {
+            "params": params,
+            "metrics": {"test_auc": 0.71, "test_log_loss": 0.6},
+            "figures": {"calibration": figure},
+            "tables": {"importance": model.feature_importance()},
+            "data_digest": "sha256:0123abcd",
+        }
+        first = registry.log_training(package, **logged)
+        client = mlflow.MlflowClient()
+        after_first = _aliases(client)
+        second = registry.log_training(package, **{**logged, "metrics": {"test_auc": 0.73}})
+        after_second = _aliases(client)
+        registry.promote(first.version)
+        after_promote = _aliases(client)
+        yield SimpleNamespace(
+            root=root,
+            uri=uri,
+            package=package,
+            config=cfg,
+            history=history,
+            first=first,
+            second=second,
+            after_first=after_first,
+            after_second=after_second,
+            after_promote=after_promote,
+        )
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+
+
+@pytest.fixture(scope="module")
+def champion_dir(store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The champion's model folder as the registry stores it."""
+    out = tmp_path_factory.mktemp("champion")
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=registry.resolve_model_uri("champion"), dst_path=str(out)
+        )
+    )
+
+
+def _portfolio(rows: int = 50, seed: int = 7) -> pd.DataFrame:
+    frame = generate_frame(rows, seed=seed, as_of=AS_OF)
+    return frame[list(schemas.Portfolio.to_schema().columns)]
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dates as ISO strings and booleans as words, as a CSV reader or a JSON request gives them."""
+    out = frame.copy()
+    for name, kind in schemas.column_kinds(schemas.Portfolio).items():
+        if kind == "date":
+            out[name] = [None if pd.isna(d) else d.strftime("%Y-%m-%d") for d in frame[name]]
+        elif kind == "bool":
+            out[name] = [None if pd.isna(v) else str(bool(v)).lower() for v in frame[name]]
+    return out
+
+
+# --- registration and aliases ---------------------------------------------------------------------
+
+
+def test_registration_moves_challenger_and_promote_sets_champion(store):
+    assert (store.first.version, store.second.version) == ("1", "2")
+    assert store.first.model_uri == "models:/recoverscore/1"
+    assert store.after_first == {"1": ["challenger"]}
+    assert store.after_second == {"1": [], "2": ["challenger"]}
+    assert store.after_promote == {"1": ["champion"], "2": ["challenger"]}
+
+
+def test_describe_versions_lists_both(store):
+    table = registry.describe_versions()
+    assert table.columns.tolist() == ["version", "aliases", "run_id", "created", "test_auc"]
+    assert table["version"].tolist() == ["1", "2"]
+    assert table["aliases"].tolist() == ["champion", "challenger"]
+    assert table["run_id"].tolist() == [store.first.run_id, store.second.run_id]
+    assert table["test_auc"].tolist() == [0.71, 0.73]
+
+
+def test_artifacts_stay_beside_the_database(store):
+    assert (store.root / "mlartifacts").is_dir()
+    assert not (store.root / "mlruns").exists()
+
+
+def test_run_records_digest_plots_tables_and_schema(store):
+    run = mlflow.MlflowClient().get_run(store.first.run_id)
+    assert run.data.tags["data_digest"] == "sha256:0123abcd"
+    leaves = store.config.model.lightgbm.num_leaves
+    assert run.data.params["train.model.lightgbm.num_leaves"] == str(leaves)
+    assert run.data.params["rows"] == "3000"
+    assert run.data.metrics["test_auc"] == 0.71
+    logged = {
+        f.path
+        for folder in ("plots", "tables", "schema")
+        for f in mlflow.MlflowClient().list_artifacts(store.first.run_id, folder)
+    }
+    assert logged == {"plots/calibration.png", "tables/importance.csv", "schema/portfolio.md"}
+
+
+# --- the served model ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["typed", "iso-strings"])
+def test_pyfunc_matches_package_exactly(store, as_text):
+    frame = _portfolio()
+    served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
+    out = served.predict(_as_text(frame) if as_text else frame)
+    expected = RecoveryModel.load(store.package).tier_matrix(frame).reset_index(drop=True)
+    assert out.columns.tolist() == ["debtor_id", *PROBABILITIES]
+    assert out["debtor_id"].tolist() == frame["debtor_id"].tolist()
+    pd.testing.assert_frame_equal(out[PROBABILITIES], expected, check_exact=True)
+
+
+def test_pyfunc_rejects_unreadable_cells_in_one_line(store):
+    frame = _as_text(_portfolio(rows=5))
+    frame.loc[2, "due_date"] = "last spring"
+    served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
+    with pytest.raises(mlflow.exceptions.MlflowException, match="row 3 due_date") as caught:
+        served.predict(frame)
+    assert "\n" not in caught.value.message
+
+
+def test_load_model_from_registry_and_folder_agree(store):
+    frame = _portfolio()
+    from_registry = registry.load_model("champion").tier_matrix(frame)
+    from_folder = registry.load_model(str(store.package)).tier_matrix(frame)
+    pd.testing.assert_frame_equal(from_registry, from_folder, check_exact=True)
+    by_version = registry.load_model("2").tier_matrix(frame)
+    pd.testing.assert_frame_equal(by_version, from_folder, check_exact=True)
+
+
+def test_registered_model_is_code_text_and_json_only(champion_dir):
+    files = [p for p in champion_dir.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix.lower() in PICKLES]
+    names = {p.name for p in files}
+    assert {"model.txt", "package.json", "pyfunc_model.py"} <= names
+    flavor = yaml.safe_load((champion_dir / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert flavor["model_code_path"].endswith("pyfunc_model.py")
+    assert "python_model" not in flavor
+    assert flavor["artifacts"]["package"]["path"] == "artifacts/package"
+
+
+# --- nothing personal leaves the machine ----------------------------------------------------------
+
+
+def test_input_example_is_synthetic(store, champion_dir):
+    text = (champion_dir / "input_example.json").read_text()
+    example = json.loads(text.replace("NaN", "null"))
+    ids = example["data"]
+    column = example["columns"].index("debtor_id")
+    assert [row[column] for row in ids] == ["EXAMPLE-1", "EXAMPLE-2"]
+    training_ids = store.history["debtor_id"].tolist()
+    assert not [i for i in training_ids if i in text]
+
+
+def test_run_holds_no_debtor_ids(store, tmp_path):
+    training_ids = set(store.history["debtor_id"])
+    params = mlflow.MlflowClient().get_run(store.first.run_id).data.params
+    assert not [v for v in params.values() if any(i in v for i in training_ids)]
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=store.first.run_id, dst_path=tmp_path))
+    texts = [p.read_text() for p in folder.rglob("*") if p.suffix in {".csv", ".md", ".json"}]
+    assert texts
+    assert not [i for i in training_ids for t in texts if i in t]
+
+
+def test_tables_keyed_by_debtor_are_refused(store):
+    rows = store.history[["debtor_id", "principal"]].head(3)
+    with pytest.raises(RecoverscoreError, match="debtor_id"):
+        registry.log_training(
+            store.package,
+            params={},
+            metrics={},
+            figures={},
+            tables={"scored": rows},
+            data_digest="x",
+        )
+
+
+# --- references and errors ------------------------------------------------------------------------
+
+
+def test_resolve_model_uri():
+    assert registry.resolve_model_uri("champion") == "models:/recoverscore@champion"
+    assert registry.resolve_model_uri("challenger") == "models:/recoverscore@challenger"
+    assert registry.resolve_model_uri("3") == "models:/recoverscore/3"
+    assert registry.resolve_model_uri("models:/other/1") == "models:/other/1"
+    assert registry.resolve_model_uri("runs:/abc/model") == "runs:/abc/model"
+    with pytest.raises(RecoverscoreError, match="unknown model reference"):
+        registry.resolve_model_uri("best")
+
+
+def test_promote_unknown_version(store):
+    with pytest.raises(RecoverscoreError, match="model recoverscore has no version 99"):
+        registry.promote(99)
+
+
+def test_load_unknown_version_or_alias(store):
+    with pytest.raises(RecoverscoreError, match="has no version 42"):
+        registry.load_model("models:/recoverscore/42")
+    with pytest.raises(RecoverscoreError, match="has no alias 'staging'"):
+        registry.load_model("models:/recoverscore@staging")
+
+
+def test_unreachable_server():
+    with pytest.raises(RecoverscoreError, match=r"cannot reach the MLflow tracking server at http"):
+        registry.connect("http://127.0.0.1:9")
+
+
+def test_sqlite_folder_missing(store, tmp_path, monkeypatch):
+    missing = f"sqlite:///{tmp_path / 'no' / 'such' / 'mlflow.db'}"
+    with pytest.raises(RecoverscoreError, match="does not exist"):
+        registry.connect(missing)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", missing)
+    assert registry.tracking_uri() == missing
+    with pytest.raises(RecoverscoreError, match="does not exist"):
+        registry.load_model("champion")
+    assert not (tmp_path / "no").exists()
+
+
+def test_default_tracking_uri_is_sqlite_in_working_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert registry.tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
