@@ -55,7 +55,7 @@ def quality(rows: int) -> None:
     print(f"quality on {rows:,} rows ({len(train):,} train / {len(test):,} test)")
     print(f"  Bayes-limit AUC          {bayes:.4f}")
     print(
-        f"  model AUC                {metrics['auc']:.4f}   gap {bayes - metrics['auc']:+.4f}"
+        f"  model AUC                {metrics['auc']:.4f}   gap {bayes - metrics['auc']:+.5f}"
         f" (target <= 0.005)   fit {fit_s:.1f} s, {model.best_iteration_} rounds, "
         f"{model.calibration_['method']} calibration"
     )

@@ -65,3 +65,12 @@ def test_unreachable_tracking_server_fails_before_training(tmp_path, monkeypatch
     assert result.exit_code == EXIT_ERROR
     assert "cannot reach the MLflow tracking server" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_models_and_promote_on_an_empty_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    listing = runner.invoke(app, ["models"])
+    assert listing.exit_code == 0 and "no registered versions yet" in listing.output
+    result = runner.invoke(app, ["promote", "3"])
+    assert result.exit_code == EXIT_ERROR
+    assert "model recoverscore has no version 3" in result.output

@@ -316,10 +316,20 @@ def models_command() -> None:
         versions = registry.describe_versions()
     except RecoverscoreError as error:
         _fail(str(error))
-    table = Table(*map(str, versions.columns), title=f"{registry.MODEL_NAME} versions")
+    table = Table(
+        "version",
+        "aliases",
+        "test AUC",
+        "created (UTC)",
+        "run",
+        title=f"{registry.MODEL_NAME} versions",
+    )
     for row in versions.itertuples(index=False):
-        table.add_row(*("" if pd.isna(v) else str(v) for v in row))
+        auc = "" if pd.isna(row.test_auc) else f"{row.test_auc:.4f}"
+        table.add_row(row.version, row.aliases, auc, f"{row.created:%Y-%m-%d %H:%M}", row.run_id)
     out.print(table)
+    if versions.empty:
+        out.print("no registered versions yet: run `recoverscore train`", highlight=False)
 
 
 def main() -> None:

@@ -114,6 +114,7 @@ def connect(uri: str | None = None) -> mlflow.MlflowClient:
     address fails in seconds with a one-line error instead of after MLflow's retry loop.
     """
     uri = uri or tracking_uri()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps logs readable
     if uri.startswith(("http://", "https://")):
         _check_server(uri)
     elif uri.startswith("sqlite:"):
