@@ -228,3 +228,14 @@ def test_split_is_stratified_disjoint_and_complete(split):
     assert not set(train.frame["debtor_id"]) & set(test.frame["debtor_id"])
     assert abs(train.y.mean() - test.y.mean()) < 0.02
     np.testing.assert_array_equal(test.y, test.frame["recovered"].to_numpy(int))
+
+
+def test_defaults_behave_on_a_thousand_rows():
+    small = generate_frame(1_000, seed=5, as_of="2026-06-30")
+    other = generate_frame(5_000, seed=6, as_of="2026-06-30")
+    model = _fit(small)
+    assert roc_auc_score(other["recovered"], model.recovery_probability(other)) > 0.68
+    assert (
+        binary_metrics(other["recovered"].to_numpy(int), model.recovery_probability(other))["ece"]
+        < 0.07
+    )

@@ -121,7 +121,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
 def ks_statistic(y: np.ndarray, p: np.ndarray) -> float:
     """Largest gap between the score distributions of recovered and unrecovered debts."""
     fpr, tpr, _ = roc_curve(y, p)
-    return float(np.max(tpr - fpr))
+    return float(np.max(np.abs(tpr - fpr)))
 
 
 def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
