@@ -231,6 +231,29 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
     return table
 
 
+def _compare_policies(model, test: pd.DataFrame, evaluation) -> pd.DataFrame | None:
+    """On synthetic truth: the policy comparison and tier mix, added to the evaluation."""
+    from recoverscore.costs import load_costs
+    from recoverscore.evaluate import policy_comparison, tier_mix, tier_mix_figure
+    from recoverscore.policy import load_policy_config
+
+    if "bayes_limit_auc" not in evaluation.metrics:
+        return None
+    settings = load_policy_config()
+    table, decisions = policy_comparison(test, model, settings, load_costs())
+    mix = tier_mix(decisions["value"], test, settings.limitation_years)
+    evaluation.tables["policy_comparison"] = table.reset_index()
+    evaluation.tables["tier_mix_value_policy"] = mix.reset_index().rename(
+        columns={"index": "aging_bucket"}
+    )
+    evaluation.figures["tier_mix_value_policy"] = tier_mix_figure(mix)
+    for name, row in table.iterrows():
+        evaluation.metrics[f"policy_net_per_1000_{name}"] = float(row["net_per_1000_cny"])
+    evaluation.metrics["policy_value_vs_oracle"] = float(table.loc["value", "vs_oracle"])
+    evaluation.metrics["policy_value_vs_staircase"] = float(table.loc["value", "vs_staircase"])
+    return table
+
+
 @app.command("train")
 def train_command(
     data: Path = typer.Option(..., "--data", help="Labelled history: CSV, Parquet or folder."),
@@ -261,6 +284,7 @@ def train_command(
         model = RecoveryModel(cfg.features.transformer(), cfg.data.tier_column, cfg.model)
         model.fit(train.frame, train.y)
         evaluation = evaluate_model(model, train.frame, test.frame, cfg.data.target)
+        comparison = _compare_policies(model, test.frame, evaluation)
         model.save(out_dir)
         metrics = {**evaluation.metrics, "rejected_rows": float(len(prepared.rejected))}
         write_json(metrics, out_dir / "metrics.json")
@@ -280,6 +304,23 @@ def train_command(
     if "truth_by_tier" in evaluation.tables:
         truth = evaluation.tables["truth_by_tier"].set_index("tier")
         out.print(_frame_table(truth, "predicted vs true P(recover), every tier", "tier"))
+    if comparison is not None:
+        out.print(
+            _frame_table(
+                evaluation.tables["tier_mix_value_policy"].set_index("aging_bucket"),
+                "value policy: recommended tier by aging bucket (test set)",
+                "bucket",
+            )
+        )
+        capacity = comparison.attrs["capacity"]
+        comparison = comparison.rename(columns=lambda c: c.removeprefix("share_")[:10])
+        out.print(
+            _frame_table(
+                comparison,
+                f"policies valued with the true probabilities (capacity {capacity})",
+                "policy",
+            )
+        )
     summary = (
         f"trained on {int(metrics['train_rows']):,} rows, tested on "
         f"{int(metrics['test_rows']):,} ({len(prepared.rejected):,} rejected); "

@@ -118,6 +118,31 @@ class CostConfig(StrictModel):
         """A payment-order application costs a fraction of the full acceptance fee (art. 14)."""
         return self.acceptance_fee.fee(claim) * self.payment_order_fraction
 
+    def court_fees(
+        self,
+        tier: np.ndarray,
+        principal: ArrayLike,
+        amount_recovered: ArrayLike,
+        has_attachable_assets: ArrayLike,
+    ) -> np.ndarray:
+        """Court and lawyer costs of each case in its tier.
+
+        A payment order pays its fee. A lawsuit pays the acceptance fee, the lawyer, a
+        preservation fee when there are assets to freeze, and an enforcement fee on the amount
+        enforced. Other tiers go to no court.
+        """
+        tier = np.asarray(tier)
+        principal = np.asarray(principal, dtype=float)
+        recovered = np.asarray(amount_recovered, dtype=float)
+        order = np.where(tier == "payment_order", self.payment_order_fee(principal), 0.0)
+        lawsuit = (
+            self.lawsuit_acceptance_fee(principal)
+            + self.lawyer_fee.fee(principal)
+            + np.where(has_attachable_assets, self.preservation_fee.fee(principal), 0.0)
+            + np.where(recovered > 0, self.enforcement_fee.fee(recovered), 0.0)
+        )
+        return order + np.where(tier == "litigation", lawsuit, 0.0)
+
     def incurred(
         self,
         tier: np.ndarray,
@@ -129,23 +154,13 @@ class CostConfig(StrictModel):
     ) -> np.ndarray:
         """Realised cost of working each case in its tier, given what it recovered.
 
-        Every tier pays handling and commission on the recovery. A payment order adds its fee.
-        A lawsuit adds the acceptance fee, the lawyer, a preservation fee when there are assets
-        to freeze, and an enforcement fee on the amount enforced.
+        Every tier pays its handling cost and the commission on the recovery, plus its court fees.
         """
         tier = np.asarray(tier)
-        principal = np.asarray(principal, dtype=float)
         recovered = np.asarray(amount_recovered, dtype=float)
         handling = np.array([self.handling_cost[t] for t in TIERS])[_tier_codes(tier)]
         commission = self.commission.rate(principal, days_past_due, lost_contact) * recovered
-        order = np.where(tier == "payment_order", self.payment_order_fee(principal), 0.0)
-        lawsuit = (
-            self.lawsuit_acceptance_fee(principal)
-            + self.lawyer_fee.fee(principal)
-            + np.where(has_attachable_assets, self.preservation_fee.fee(principal), 0.0)
-            + np.where(recovered > 0, self.enforcement_fee.fee(recovered), 0.0)
-        )
-        court = order + np.where(tier == "litigation", lawsuit, 0.0)
+        court = self.court_fees(tier, principal, recovered, has_attachable_assets)
         return handling + commission + court
 
 

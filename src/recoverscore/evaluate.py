@@ -22,6 +22,7 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import make_pipeline
 
+from recoverscore.costs import CostConfig
 from recoverscore.features import (
     AGING_BUCKETS,
     DebtorFeatures,
@@ -30,7 +31,9 @@ from recoverscore.features import (
     is_time_barred,
 )
 from recoverscore.model import RecoveryModel, binary_target
+from recoverscore.policy import Cases, PolicyConfig, decide, economics
 from recoverscore.schemas import TIERS, probability_column, true_probability_column
+from recoverscore.synthetic import legacy_tier, load_synthetic_config
 
 
 def given_tier_truth(history: pd.DataFrame) -> np.ndarray:
@@ -345,3 +348,94 @@ def evaluate_model(
             evaluation.metrics[f"truth_mae_{tier}"] = row["mae"]
         evaluation.tables["truth_by_tier"] = truth.reset_index()
     return evaluation
+
+
+# --- policies against the truth ------------------------------------------------------------------
+
+
+def _true_probabilities(history: pd.DataFrame) -> pd.DataFrame:
+    return history[[true_probability_column(t) for t in TIERS]].set_axis(
+        [probability_column(t) for t in TIERS], axis=1
+    )
+
+
+def policy_comparison(
+    history: pd.DataFrame,
+    model: RecoveryModel,
+    settings: PolicyConfig,
+    costs: CostConfig,
+    capacity: dict[str, int | None] | None = None,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Net recovery per 1,000 debtors of each policy, valued with the synthetic truth.
+
+    Every policy's choices are priced with the *true* probabilities, so the numbers say what each
+    would really earn: the legacy aging staircase (no guardrails), the matrix policy, the value
+    policy, the value policy under ``capacity`` (default: half the litigation it wants), and the
+    oracle, which chooses with the truth under the same guardrails. Also returns the decisions.
+    """
+    years = settings.limitation_years
+    true_cases = Cases.build(history, _true_probabilities(history), years)
+    true_value = economics(true_cases, settings, costs).value
+    cases = Cases.build(history, model.tier_matrix(history), years)
+    world = load_synthetic_config().legacy_policy
+    stair = legacy_tier(cases.days, world)
+    decisions = {
+        "staircase": pd.DataFrame({"recommended_tier": stair}, index=history.index),
+        "matrix": decide(cases, settings, costs, "matrix"),
+        "value": decide(cases, settings, costs, "value", capacity={}),
+    }
+    if capacity is None:
+        wanted = int((decisions["value"]["recommended_tier"] == "litigation").sum())
+        capacity = {"litigation": wanted // 2}
+    decisions["value_capacity"] = decide(cases, settings, costs, "value", capacity=capacity)
+    decisions["oracle"] = decide(true_cases, settings, costs, "value", capacity={})
+    rows = []
+    for name, decision in decisions.items():
+        codes = pd.Categorical(decision["recommended_tier"], categories=TIERS).codes
+        net = true_value[np.arange(len(codes)), codes].mean() * 1000
+        shares = np.bincount(codes, minlength=len(TIERS)) / len(codes)
+        rows.append(
+            {
+                "policy": name,
+                "net_per_1000_cny": net,
+                **{f"share_{t}": s for t, s in zip(TIERS, shares, strict=True)},
+            }
+        )
+    table = pd.DataFrame(rows).set_index("policy")
+    table.insert(
+        1, "vs_oracle", table["net_per_1000_cny"] / table.loc["oracle", "net_per_1000_cny"]
+    )
+    table.insert(
+        2,
+        "vs_staircase",
+        table["net_per_1000_cny"] / table.loc["staircase", "net_per_1000_cny"] - 1,
+    )
+    table.attrs["capacity"] = capacity
+    return table, decisions
+
+
+def tier_mix(
+    decision: pd.DataFrame, history: pd.DataFrame, limitation_years: int = 3
+) -> pd.DataFrame:
+    """Share of each recommended tier within each aging bucket."""
+    buckets = pd.Series(
+        history_buckets(history, limitation_years), index=history.index, name="aging_bucket"
+    )
+    tiers = pd.Categorical(decision["recommended_tier"], categories=TIERS)
+    return pd.crosstab(buckets, tiers, normalize="index", dropna=False, colnames=["tier"]).reindex(
+        columns=list(TIERS), fill_value=0.0
+    )
+
+
+def tier_mix_figure(mix: pd.DataFrame, title: str = "Recommended tier by aging bucket") -> Figure:
+    """Stacked bars: how the recommended tiers split within each aging bucket."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    bottom = np.zeros(len(mix))
+    for tier in mix.columns:
+        ax.bar(mix.index.astype(str), mix[tier], bottom=bottom, label=tier)
+        bottom += mix[tier].to_numpy()
+    ax.set(ylabel="share of debts", title=title, ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -346,6 +346,13 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         return self.booster_.predict(self._design(X, tier), num_iteration=self.best_iteration_)
 
     @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the LightGBM text model: names this exact model in scored output."""
+        check_is_fitted(self, "booster_")
+        text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
     def best_iteration_(self) -> int:
         return self.booster_.best_iteration or self.booster_.current_iteration()
 

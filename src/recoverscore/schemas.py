@@ -238,6 +238,12 @@ class _ScoredBase(pa.DataFrameModel):
         nullable=True,
         description="Reason texts behind the recommendation, joined by a vertical bar",
     )
+    flags: Series[str] = pa.Field(
+        nullable=True, description="Routing flags joined by ; (e.g. DIALECT_STAFF)"
+    )
+    why: Series[str] = pa.Field(
+        nullable=True, description="Expected net value of each allowed tier and what was removed"
+    )
 
     class Config:
         coerce = True

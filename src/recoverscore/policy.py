@@ -1,0 +1,453 @@
+"""From recovery probabilities to one legal, worthwhile tier per debtor.
+
+Three steps, each driven by ``configs/policy.yaml``:
+
+1. **Guardrails** remove tiers the law or plain economics rule out (a time-barred debt goes to no
+   court; a disputed one gets no payment order; litigation needs attachable assets, contact, and
+   expected recovery above its court costs; a disaster grace period allows only soft reminders).
+   Each rule is a small function in ``GUARDRAILS``; the YAML says which tiers it removes and the
+   reason code reported, so a new rule touches this registry and one YAML entry.
+2. **Expected value** of every tier: ``P(recover | x, tier) x principal x recovery share``,
+   discounted over the tier's duration, minus the expected costs (handling, court fees,
+   commission), with costs from ``configs/costs.yaml``.
+3. **A rule picks the tier**: the *matrix* (score band x aging bucket, the collectors' way; its
+   default is the aging staircase) or the *value* policy (the allowed tier worth the most), the
+   latter optionally under per-tier capacity, solved exactly as a linear assignment problem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+from scipy import sparse
+from scipy.optimize import linprog
+
+from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
+from recoverscore.costs import CostConfig
+from recoverscore.errors import RecoverscoreError
+from recoverscore.features import AGING_BUCKETS, aging_bucket, days_past_due, is_time_barred
+from recoverscore.schemas import TIERS, probability_column, value_column
+
+_TIER_INDEX = {t: i for i, t in enumerate(TIERS)}
+CALL_CHANNELS = frozenset({"voice_reminder", "human_call"})  # letters are not calls
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+class GuardrailRule(StrictModel):
+    rule: str
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    excludes: list[Tier] = Field(min_length=1)
+
+    @field_validator("rule")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in GUARDRAILS:
+            raise ValueError(f"unknown guardrail {value!r}; known: {sorted(GUARDRAILS)}")
+        return value
+
+
+class FlagRule(StrictModel):
+    rule: str
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+
+    @field_validator("rule")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in FLAGS:
+            raise ValueError(f"unknown flag {value!r}; known: {sorted(FLAGS)}")
+        return value
+
+
+class Matrix(StrictModel):
+    score_tier: Tier
+    bands: list[float]
+    cells: dict[str, list[Tier]]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Matrix:
+        if any(not 0 < b < 1 for b in self.bands) or self.bands != sorted(set(self.bands)):
+            raise ValueError("bands: increasing probabilities strictly between 0 and 1")
+        if set(self.cells) != set(AGING_BUCKETS):
+            raise ValueError(f"cells: needs exactly the buckets {list(AGING_BUCKETS)}")
+        wrong = [b for b, row in self.cells.items() if len(row) != len(self.bands) + 1]
+        if wrong:
+            raise ValueError(
+                f"cells: buckets {wrong} need {len(self.bands) + 1} tiers (one a band)"
+            )
+        return self
+
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ContactStep(StrictModel):
+    day: int = Field(ge=0)
+    time: str
+    channel: str = Field(min_length=1)
+
+    @field_validator("time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError(f"time {value!r} is not HH:MM")
+        return value
+
+
+class Contact(StrictModel):
+    """Contact rules: calls a day and the hours calls are allowed, checked at load time."""
+
+    max_calls_per_day: int = Field(ge=1, le=3)  # the law allows at most 3 a day
+    window_start: str = "08:00"
+    window_end: str = "22:00"
+    steps: list[ContactStep] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _lawful(self) -> Contact:
+        for clock in (self.window_start, self.window_end):
+            if not _CLOCK.match(clock):
+                raise ValueError(f"window {clock!r} is not HH:MM")
+        if not ("08:00" <= self.window_start < self.window_end <= "22:00"):
+            raise ValueError("the call window must lie within 08:00-22:00")
+        calls = [s for s in self.steps if s.channel in CALL_CHANNELS]
+        outside = [s.time for s in calls if not self.window_start <= s.time < self.window_end]
+        if outside:
+            raise ValueError(f"steps: calls at {outside} fall outside the call window")
+        per_day = pd.Series([s.day for s in calls]).value_counts()
+        if len(per_day) and per_day.max() > self.max_calls_per_day:
+            raise ValueError(f"steps: more than {self.max_calls_per_day} calls on one day")
+        return self
+
+
+class PolicyConfig(StrictModel):
+    limitation_years: int = Field(gt=0)
+    discount_rate: float = Field(ge=0, lt=1)
+    recovery_share: PerTier[float]
+    guardrails: list[GuardrailRule]
+    flags: list[FlagRule] = Field(default_factory=list)
+    matrix: Matrix
+    capacity: dict[Tier, int | None] = Field(default_factory=dict)
+    contact: Contact
+
+    @field_validator("capacity")
+    @classmethod
+    def _non_negative(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        if any(v is not None and v < 0 for v in value.values()):
+            raise ValueError("capacity: counts must be >= 0 (or null for unlimited)")
+        return value
+
+
+def load_policy_config(path: str | Path | None = None) -> PolicyConfig:
+    """Load ``configs/policy.yaml`` (or ``path``) into a validated ``PolicyConfig``."""
+    return load_config(path or default_config_path("policy.yaml"), PolicyConfig)
+
+
+# --- the cases and their economics ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cases:
+    """What the policy needs to know of each debt, as arrays aligned with ``frame``."""
+
+    frame: pd.DataFrame
+    probabilities: np.ndarray  # n x tiers, P(recover | x, tier)
+    principal: np.ndarray
+    days: np.ndarray
+    bucket: np.ndarray
+    time_barred: np.ndarray
+    has_assets: np.ndarray
+    lost: np.ndarray
+    disputed: np.ndarray
+    disaster: np.ndarray
+    elderly: np.ndarray
+
+    @classmethod
+    def build(cls, frame: pd.DataFrame, probabilities: pd.DataFrame, years: int) -> Cases:
+        """From a validated portfolio and its ``p_<tier>`` columns (model or truth)."""
+        days = days_past_due(frame["due_date"], frame["as_of"])
+        barred = is_time_barred(
+            frame["due_date"], frame["last_acknowledgment_date"], frame["as_of"], years
+        )
+        assets = frame[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
+        return cls(
+            frame=frame,
+            probabilities=probabilities[[probability_column(t) for t in TIERS]].to_numpy(float),
+            principal=frame["principal"].to_numpy(float),
+            days=days,
+            bucket=aging_bucket(days, barred),
+            time_barred=barred,
+            has_assets=assets.to_numpy(bool),
+            lost=(frame["contact_status"] == "lost").to_numpy(bool),
+            disputed=frame["disputes_debt"].to_numpy(bool),
+            disaster=frame["disaster_affected"].to_numpy(bool),
+            elderly=frame["is_elderly"].to_numpy(bool),
+        )
+
+
+@dataclass(frozen=True)
+class Economics:
+    """Per debt and tier (n x tiers): expected recovery, expected cost, expected net value, and
+    expected court fees (what the ``court_costs_exceed_recovery`` guardrail weighs)."""
+
+    recovery: np.ndarray
+    cost: np.ndarray
+    value: np.ndarray
+    court: np.ndarray
+
+
+def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economics:
+    """Expected money of every tier: discounted expected recovery minus expected costs.
+
+    Costs are paid up front whatever happens; commission and enforcement fees only on success.
+    """
+    n = len(cases.principal)
+    recovery, cost, court = (np.empty((n, len(TIERS))) for _ in range(3))
+    for j, tier in enumerate(TIERS):
+        p = cases.probabilities[:, j]
+        amount = cases.principal * policy.recovery_share[tier]
+        discount = (1 + policy.discount_rate) ** (-costs.duration_days[tier] / 365.0)
+        tiers = np.full(n, tier)
+        success = costs.incurred(
+            tiers, cases.principal, amount, cases.days, cases.lost, cases.has_assets
+        )
+        failure = costs.incurred(
+            tiers, cases.principal, 0.0, cases.days, cases.lost, cases.has_assets
+        )
+        court_success = costs.court_fees(tiers, cases.principal, amount, cases.has_assets)
+        court_failure = costs.court_fees(tiers, cases.principal, 0.0, cases.has_assets)
+        recovery[:, j] = p * amount * discount
+        cost[:, j] = p * success + (1 - p) * failure
+        court[:, j] = p * court_success + (1 - p) * court_failure
+    return Economics(recovery, cost, recovery - cost, court)
+
+
+# --- guardrails and flags: small rules behind a registry -----------------------------------------
+
+Rule = Callable[[Cases, Economics], np.ndarray]
+
+GUARDRAILS: dict[str, Rule] = {
+    "time_barred": lambda c, e: c.time_barred,
+    "disputed": lambda c, e: c.disputed,
+    "no_attachable_assets": lambda c, e: ~c.has_assets,
+    "lost_contact": lambda c, e: c.lost,
+    "court_costs_exceed_recovery": lambda c, e: (
+        e.court[:, _TIER_INDEX["litigation"]] > e.recovery[:, _TIER_INDEX["litigation"]]
+    ),
+    "disaster_grace": lambda c, e: c.disaster,
+}
+"""Where each guardrail applies (True: the rule's tiers are removed for that debt)."""
+
+FLAGS: dict[str, Rule] = {
+    "elderly": lambda c, e: c.elderly,
+}
+"""Where each flag applies (the case is routed, e.g. to dialect-speaking staff)."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """Which tiers each debt may get (n x tiers) and why the others were removed."""
+
+    mask: np.ndarray
+    excluded: np.ndarray  # text per debt: "tier:CODE;tier:CODE" ("" when nothing excluded)
+    flags: np.ndarray  # text per debt: "CODE;CODE"
+
+
+def _join(parts: list[np.ndarray], n: int) -> np.ndarray:
+    """Join per-debt fragments with ';', skipping empty ones."""
+    if not parts:
+        return np.full(n, "", dtype=object)
+    stacked = np.stack(parts, axis=1)
+    return np.array([";".join(p for p in row if p) for row in stacked], dtype=object)
+
+
+def apply_guardrails(cases: Cases, econ: Economics, policy: PolicyConfig) -> Allowed:
+    n = len(cases.principal)
+    mask = np.ones((n, len(TIERS)), dtype=bool)
+    reasons = []
+    for rule in policy.guardrails:
+        hit = np.asarray(GUARDRAILS[rule.rule](cases, econ), dtype=bool)
+        for tier in rule.excludes:
+            mask[hit, _TIER_INDEX[tier]] = False
+            reasons.append(np.where(hit, f"{tier}:{rule.code}", ""))
+    if not mask.any(axis=1).all():
+        raise RecoverscoreError("guardrails in policy.yaml leave some debts no tier at all")
+    flags = [np.where(FLAGS[f.rule](cases, econ), f.code, "") for f in policy.flags]
+    return Allowed(mask, _join(reasons, n), _join(flags, n))
+
+
+# --- choosing ------------------------------------------------------------------------------------
+
+
+def matrix_tiers(cases: Cases, matrix: Matrix) -> np.ndarray:
+    """The matrix's pick for each debt, before guardrails (tier indices)."""
+    score = cases.probabilities[:, _TIER_INDEX[matrix.score_tier]]
+    band = np.searchsorted(np.asarray(matrix.bands), score, side="right")
+    table = np.array([[_TIER_INDEX[t] for t in matrix.cells[b]] for b in AGING_BUCKETS])
+    rows = np.array([AGING_BUCKETS.index(b) for b in cases.bucket])
+    return table[rows, band]
+
+
+def fall_back(wanted: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Each wanted tier if allowed, else the nearest allowed tier below it, else above it."""
+    order = np.arange(mask.shape[1])
+    below = np.where(mask & (order[None, :] <= wanted[:, None]), order[None, :], -1).max(axis=1)
+    above = np.where(mask & (order[None, :] > wanted[:, None]), order[None, :], len(order))
+    above = above.min(axis=1)
+    return np.where(below >= 0, below, above)
+
+
+def best_allowed(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The allowed tier worth the most for each debt (ties go to the milder tier)."""
+    return np.where(mask, values, -np.inf).argmax(axis=1)
+
+
+def assign_with_capacity(
+    values: np.ndarray, mask: np.ndarray, capacity: dict[str, int | None]
+) -> np.ndarray:
+    """Exact best assignment when some tiers take at most ``capacity[tier]`` debts.
+
+    A transportation problem: maximise total value, one tier a debt, tier totals capped. Its
+    constraint matrix is totally unimodular, so the simplex optimum is integral; HiGHS's dual
+    simplex returns such a vertex.
+    """
+    limits = {t: c for t, c in capacity.items() if c is not None}
+    if not limits:
+        return best_allowed(values, mask)
+    n = mask.shape[0]
+    rows, cols = np.nonzero(mask)
+    m = len(rows)
+    one_each = sparse.csr_matrix((np.ones(m), (rows, np.arange(m))), shape=(n, m))
+    capped = [_TIER_INDEX[t] for t in limits]
+    cap_rows = sparse.vstack(
+        [sparse.csr_matrix((cols == j).astype(float)[None, :]) for j in capped]
+    )
+    result = linprog(
+        -values[rows, cols],
+        A_ub=cap_rows,
+        b_ub=np.array([limits[TIERS[j]] for j in capped]),
+        A_eq=one_each,
+        b_eq=np.ones(n),
+        bounds=(0, 1),
+        method="highs-ds",
+    )
+    if result.status == 2:
+        raise RecoverscoreError(
+            f"capacity {limits} cannot be met: too few debts may go to the uncapped tiers"
+        )
+    if result.status != 0:
+        raise RecoverscoreError(f"capacity assignment failed: {result.message}")
+    chosen = np.full(n, -1)
+    picked = result.x > 0.5
+    chosen[rows[picked]] = cols[picked]
+    if (chosen < 0).any() or not np.allclose(result.x, np.round(result.x), atol=1e-6):
+        raise RecoverscoreError("capacity assignment returned a fractional solution")
+    return chosen
+
+
+# --- the decision --------------------------------------------------------------------------------
+
+POLICIES = ("value", "matrix")
+
+
+def _why(
+    values: np.ndarray, mask: np.ndarray, chosen: np.ndarray, excluded: np.ndarray, note: np.ndarray
+) -> np.ndarray:
+    """One line per debt: the expected net value of each allowed tier and what was removed."""
+    parts = []
+    for j, tier in enumerate(TIERS):
+        text = np.char.add(f"{tier} ", np.char.mod("%.0f", values[:, j]))
+        parts.append(np.where(mask[:, j], text.astype(object), ""))
+    allowed = np.array(
+        [", ".join(p for p in row if p) for row in np.stack(parts, axis=1)], dtype=object
+    )
+    line = np.char.add("expected net CNY: ", allowed.astype(str)).astype(object)
+    removed = np.where(excluded != "", "; removed " + excluded.astype(str), "")
+    return (line + removed + np.where(note != "", "; " + note.astype(str), "")).astype(object)
+
+
+def decide(
+    cases: Cases,
+    policy: PolicyConfig,
+    costs: CostConfig,
+    rule: str = "value",
+    capacity: dict[str, int | None] | None = None,
+    guardrails: bool = True,
+) -> pd.DataFrame:
+    """Recommended tier for every debt, with values, exclusions, flags and a why line.
+
+    ``rule`` is ``value`` or ``matrix``; ``capacity`` (value rule) overrides the config's;
+    ``guardrails=False`` shows what a rule would do without them (the staircase baseline).
+    """
+    if rule not in POLICIES:
+        raise RecoverscoreError(f"unknown policy {rule!r}; choose one of {list(POLICIES)}")
+    econ = economics(cases, policy, costs)
+    allowed = apply_guardrails(cases, econ, policy)
+    mask = allowed.mask if guardrails else np.ones_like(allowed.mask)
+    excluded = allowed.excluded if guardrails else np.full(len(mask), "", dtype=object)
+    note = np.full(len(mask), "", dtype=object)
+    if rule == "matrix":
+        wanted = matrix_tiers(cases, policy.matrix)
+        chosen = fall_back(wanted, mask)
+        moved = chosen != wanted
+        names = np.asarray(TIERS, dtype=object)
+        note[moved] = (
+            "matrix chose "
+            + names[wanted[moved]]
+            + ", not allowed: fell back to "
+            + names[chosen[moved]]
+        )
+    else:
+        limits = policy.capacity if capacity is None else capacity
+        chosen = assign_with_capacity(econ.value, mask, limits)
+    index = cases.frame.index
+    out = pd.DataFrame(
+        {
+            "recommended_tier": np.asarray(TIERS, dtype=object)[chosen],
+            "expected_net_value": econ.value[np.arange(len(chosen)), chosen],
+            **{value_column(t): econ.value[:, j] for j, t in enumerate(TIERS)},
+            "excluded_tiers": excluded,
+            "flags": allowed.flags,
+            "why": _why(econ.value, mask, chosen, excluded, note),
+        },
+        index=index,
+    )
+    return out
+
+
+# --- contact plan --------------------------------------------------------------------------------
+
+
+def contact_plan(debtor_ids: pd.Series, start: pd.Timestamp, contact: Contact) -> pd.DataFrame:
+    """The reminder schedule for soft-reminder debtors: one row per contact attempt.
+
+    Built from the configured steps, which were checked at load time against the daily call
+    limit and the call window; the plan is checked again here, so an unlawful plan is never
+    returned.
+    """
+    start = pd.Timestamp(start).normalize()
+    offsets = [pd.Timedelta(days=s.day) + pd.Timedelta(s.time + ":00") for s in contact.steps]
+    ids = np.repeat(debtor_ids.to_numpy(), len(offsets))
+    plan = pd.DataFrame(
+        {
+            "debtor_id": ids,
+            "when": np.tile(
+                np.array([start + o for o in offsets], dtype="datetime64[ns]"), len(debtor_ids)
+            ),
+            "channel": np.tile([s.channel for s in contact.steps], len(debtor_ids)),
+        }
+    )
+    calls = plan[plan["channel"].isin(CALL_CHANNELS)]
+    clock = calls["when"].dt.strftime("%H:%M")
+    if ((clock < contact.window_start) | (clock >= contact.window_end)).any():
+        raise RecoverscoreError("contact plan would call outside the allowed hours")
+    per_day = calls.groupby(["debtor_id", calls["when"].dt.normalize()]).size()
+    if len(per_day) and per_day.max() > contact.max_calls_per_day:
+        raise RecoverscoreError("contact plan would exceed the daily call limit")
+    return plan.sort_values(["debtor_id", "when"], ignore_index=True)
