@@ -191,6 +191,8 @@ def test_scored_schema_has_every_tier_and_rejects_recommending_an_excluded_tier(
         "expected_net_value": [10.0, 5.0],
         "excluded_tiers": ["litigation:TIME_BARRED;payment_order:TIME_BARRED", ""],
         "top_reasons": ["", ""],
+        "flags": ["", ""],
+        "why": ["", ""],
         **{probability_column(t): [0.5, 0.5] for t in TIERS},
         **{value_column(t): [1.0, 1.0] for t in TIERS},
     }

@@ -21,10 +21,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from scipy import sparse
 from scipy.optimize import linprog
 
@@ -38,32 +39,54 @@ _TIER_INDEX = {t: i for i, t in enumerate(TIERS)}
 CALL_CHANNELS = frozenset({"voice_reminder", "human_call"})  # letters are not calls
 
 
+# --- guardrails and flags: small rules behind a registry -----------------------------------------
+
+Rule = Callable[["Cases", "Economics"], np.ndarray]
+
+GUARDRAILS: dict[str, Rule] = {
+    "time_barred": lambda c, e: c.time_barred,
+    "disputed": lambda c, e: c.disputed,
+    "no_attachable_assets": lambda c, e: ~c.has_assets,
+    "lost_contact": lambda c, e: c.lost,
+    "court_costs_exceed_recovery": lambda c, e: (
+        e.court[:, _TIER_INDEX["litigation"]] > e.recovery[:, _TIER_INDEX["litigation"]]
+    ),
+    "disaster_grace": lambda c, e: c.disaster,
+}
+"""Where each guardrail applies (True: the rule's tiers are removed for that debt)."""
+
+FLAGS: dict[str, Rule] = {
+    "elderly": lambda c, e: c.elderly,
+}
+"""Where each flag applies (the case is routed, e.g. to dialect-speaking staff)."""
+
+
 # --- configuration -------------------------------------------------------------------------------
 
 
-class GuardrailRule(StrictModel):
-    rule: str
-    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
-    excludes: list[Tier] = Field(min_length=1)
+def _registered(registry: dict[str, Rule], kind: str) -> AfterValidator:
+    """A validator that accepts only names with code behind them in ``registry``."""
 
-    @field_validator("rule")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in GUARDRAILS:
-            raise ValueError(f"unknown guardrail {value!r}; known: {sorted(GUARDRAILS)}")
+    def check(value: str) -> str:
+        if value not in registry:
+            raise ValueError(f"unknown {kind} {value!r}; known: {sorted(registry)}")
         return value
+
+    return AfterValidator(check)
+
+
+Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
+
+
+class GuardrailRule(StrictModel):
+    rule: Annotated[str, _registered(GUARDRAILS, "guardrail")]
+    code: Code
+    excludes: list[Tier] = Field(min_length=1)
 
 
 class FlagRule(StrictModel):
-    rule: str
-    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
-
-    @field_validator("rule")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in FLAGS:
-            raise ValueError(f"unknown flag {value!r}; known: {sorted(FLAGS)}")
-        return value
+    rule: Annotated[str, _registered(FLAGS, "flag")]
+    code: Code
 
 
 class Matrix(StrictModel):
@@ -226,28 +249,6 @@ def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economic
         cost[:, j] = p * success + (1 - p) * failure
         court[:, j] = p * court_success + (1 - p) * court_failure
     return Economics(recovery, cost, recovery - cost, court)
-
-
-# --- guardrails and flags: small rules behind a registry -----------------------------------------
-
-Rule = Callable[[Cases, Economics], np.ndarray]
-
-GUARDRAILS: dict[str, Rule] = {
-    "time_barred": lambda c, e: c.time_barred,
-    "disputed": lambda c, e: c.disputed,
-    "no_attachable_assets": lambda c, e: ~c.has_assets,
-    "lost_contact": lambda c, e: c.lost,
-    "court_costs_exceed_recovery": lambda c, e: (
-        e.court[:, _TIER_INDEX["litigation"]] > e.recovery[:, _TIER_INDEX["litigation"]]
-    ),
-    "disaster_grace": lambda c, e: c.disaster,
-}
-"""Where each guardrail applies (True: the rule's tiers are removed for that debt)."""
-
-FLAGS: dict[str, Rule] = {
-    "elderly": lambda c, e: c.elderly,
-}
-"""Where each flag applies (the case is routed, e.g. to dialect-speaking staff)."""
 
 
 @dataclass(frozen=True)
