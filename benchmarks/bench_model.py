@@ -12,7 +12,6 @@ Targets (issue 3): test AUC within 0.005 of the Bayes limit, ECE <= 0.01, above 
 from __future__ import annotations
 
 import argparse
-import time
 
 import lightgbm as lgb
 from sklearn.metrics import roc_auc_score
@@ -20,12 +19,7 @@ from sklearn.metrics import roc_auc_score
 from recoverscore.evaluate import Scorecard, bayes_limit_auc, binary_metrics, truth_metrics
 from recoverscore.model import RecoveryModel, load_train_config
 from recoverscore.synthetic import generate_frame
-
-
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
+from timing import timed
 
 
 def raw_lightgbm(model: RecoveryModel, train, test) -> tuple[float, float]:

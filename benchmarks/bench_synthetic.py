@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import resource
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,7 @@ from recoverscore.evaluate import history_summary
 from recoverscore.schemas import SyntheticHistory, validate
 from recoverscore.synthetic import generate, load_synthetic_config
 from recoverscore.tables import write_chunks
-
-
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
+from timing import timed
 
 
 def main() -> None:

@@ -2,5 +2,14 @@
 
 from recoverscore.schemas import TIERS
 
-__all__ = ["TIERS", "__version__"]
+__all__ = ["TIERS", "__version__", "score"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``recoverscore.score`` without importing LightGBM and SHAP for every CLI command."""
+    if name == "score":
+        from recoverscore.scoring import score
+
+        return score
+    raise AttributeError(f"module 'recoverscore' has no attribute {name!r}")

@@ -232,7 +232,9 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
 
 
 def _compare_policies(model, test: pd.DataFrame, evaluation) -> pd.DataFrame | None:
-    """On synthetic truth: the policy comparison and tier mix, added to the evaluation."""
+    """On synthetic truth: the policy comparison, tier mix and SHAP plots, added to the
+    evaluation."""
+    from recoverscore import explain
     from recoverscore.costs import load_costs
     from recoverscore.evaluate import policy_comparison, tier_mix, tier_mix_figure
     from recoverscore.policy import load_policy_config
@@ -247,6 +249,18 @@ def _compare_policies(model, test: pd.DataFrame, evaluation) -> pd.DataFrame | N
         columns={"index": "aging_bucket"}
     )
     evaluation.figures["tier_mix_value_policy"] = tier_mix_figure(mix)
+    # SHAP plots of the recommended tier; only on synthetic data, where no row is a real debtor
+    recommended = decisions["value"]["recommended_tier"].to_numpy()
+    sample = test.head(2_000)
+    evaluation.figures["shap_beeswarm"] = explain.beeswarm_figure(
+        model, sample, recommended[:2_000]
+    )
+    evaluation.figures["shap_importance"] = explain.importance_bar_figure(
+        model, sample, recommended[:2_000]
+    )
+    evaluation.figures["shap_waterfall_one_debtor"] = explain.waterfall_figure(
+        model, test.head(1), recommended[:1]
+    )
     for name, row in table.iterrows():
         evaluation.metrics[f"policy_net_per_1000_{name}"] = float(row["net_per_1000_cny"])
     evaluation.metrics["policy_value_vs_oracle"] = float(table.loc["value", "vs_oracle"])

@@ -1,0 +1,652 @@
+"""Why a debtor got their recommendation: SHAP reasons and plots.
+
+What gets explained is the model's P(recover) under the recommended tier, because that is the
+number the expected-value policy acts on. The SHAP values come from LightGBM's own TreeSHAP
+(``pred_contrib=True``): exact Shapley values of the raw log-odds output that add up, with the
+base value, to that output to machine precision, computed in LightGBM's compiled, multithreaded
+code from the booster itself, with no second copy of the model. shap's ``TreeExplainer`` runs the
+same algorithm (same numbers) on one thread, so the plots take these values too, wrapped in a
+``shap.Explanation``. Calibration is monotone: an input that raises the log-odds raises the
+calibrated probability as well.
+
+Exact TreeSHAP is fast for what it computes, yet far dearer than a plain prediction (its work
+per row grows with trees x leaves x depth squared); it sets the speed of ``reasons``. The text
+around it is vectorised, looping over features and reason ranks, never over rows.
+
+A reason is one input's contribution turned into a sentence from ``configs/reasons.yaml``, in
+English or Chinese, with the value shown as people read it (days as whole days, log ratios as
+"2.3x", flags as "owning real estate" / "no real estate to enforce against", the aging bucket by
+its label, missing values in words). The tier input is never a reason: the policy's own line says
+why that tier was chosen.
+
+The global plots (beeswarm, mean |SHAP| importance) and one debtor's waterfall are shap's. shap
+is imported inside the plot functions (it loads pyplot); they return ``Figure`` objects and
+leave no figure open in pyplot and its interactive mode as it was. Plots carry feature labels
+and values only, never an id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import string
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from pydantic import AfterValidator, Field, field_validator
+from sklearn.utils.validation import check_is_fitted
+
+from recoverscore.config import StrictModel, Tier, default_config_path, load_config
+from recoverscore.errors import RecoverscoreError
+from recoverscore.features import AGING_BUCKETS, STANDARD_FEATURES
+from recoverscore.model import TIER_FEATURE, RecoveryModel
+
+LANGUAGES: tuple[str, ...] = ("en", "zh")
+"""Languages of reason texts and plot labels."""
+
+BASE_VALUE = "base_value"
+"""Column of ``contributions`` holding the model's expected log-odds (the SHAP base value)."""
+
+Format = Literal["integer", "number", "amount", "ratio", "flag", "category", "aging_bucket"]
+"""How a feature's value is shown; see the head of ``configs/reasons.yaml``."""
+
+_ZERO_FORMATS = ("integer", "number", "flag")  # formats with a "0 or less" wording
+_PLACEHOLDERS = ("value", "s", "feature")
+_CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Arial Unicode MS",
+)
+_IDENTIFIER = re.compile(r"(^|_)(id|identifier|uuid)$", re.IGNORECASE)
+
+
+# --- the reason texts (configs/reasons.yaml) ----------------------------------------------------
+
+
+def _placeholders(allowed: tuple[str, ...]):
+    def check(text: str) -> str:
+        try:
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text)]
+        except ValueError as error:
+            raise ValueError(
+                f"not a valid template ({error}); write literal braces as {{{{ }}}}"
+            ) from None
+        for field, spec, conversion in fields:
+            if field is None:
+                continue
+            if field not in allowed or spec or conversion:
+                shown = ", ".join(f"{{{a}}}" for a in allowed)
+                raise ValueError(f"unknown placeholder {{{field}}}; allowed: {shown}")
+        return text
+
+    return check
+
+
+Template = Annotated[str, Field(min_length=1), AfterValidator(_placeholders(_PLACEHOLDERS))]
+"""A sentence with optional ``{value}``, ``{s}`` (plural ending) and ``{feature}`` (label)."""
+
+Label = Annotated[str, Field(min_length=1), AfterValidator(_placeholders(("feature",)))]
+
+Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=24)]
+
+
+class Wording(StrictModel):
+    """One feature's texts in one language; see the head of ``configs/reasons.yaml``."""
+
+    label: Label
+    raises: Template
+    lowers: Template
+    raises_if_zero: Template | None = None
+    lowers_if_zero: Template | None = None
+    raises_if_missing: Template | None = None
+    lowers_if_missing: Template | None = None
+    levels: dict[str, str] = Field(default_factory=dict)
+
+
+class FeatureReason(StrictModel):
+    """A feature's reason code, value format and wording in every language."""
+
+    code: Code
+    format: Format
+    en: Wording
+    zh: Wording
+
+
+class DefaultReason(StrictModel):
+    """Wording for features without an entry (users' own columns): ``{feature}`` names them."""
+
+    code: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_{}]+$"), AfterValidator(_placeholders(("feature",)))
+    ]
+    en: Wording
+    zh: Wording
+
+
+class Words(StrictModel):
+    """Words used around the templates, in one language."""
+
+    flag_true: str
+    flag_false: str
+    missing: str
+    tier_label: str
+    tier_levels: dict[Tier, str] = Field(default_factory=dict)
+    axis_label: str
+
+
+class LanguageWords(StrictModel):
+    en: Words
+    zh: Words
+
+
+class ReasonTexts(StrictModel):
+    """The whole of ``configs/reasons.yaml``: an entry for every standard feature, a default."""
+
+    words: LanguageWords
+    default: DefaultReason
+    features: dict[str, FeatureReason]
+
+    @field_validator("features")
+    @classmethod
+    def _complete_and_unique(cls, value: dict[str, FeatureReason]) -> dict[str, FeatureReason]:
+        missing = [name for name in STANDARD_FEATURES if name not in value]
+        if missing:
+            raise ValueError(f"no entry for standard feature(s) {missing}")
+        if TIER_FEATURE in value:
+            raise ValueError(f"{TIER_FEATURE!r} is never a reason; its labels are under words")
+        seen: dict[str, str] = {}
+        for name, entry in value.items():
+            if entry.code in seen:
+                raise ValueError(f"code {entry.code!r} used by both {seen[entry.code]} and {name}")
+            seen[entry.code] = name
+            known = _known_levels(name, entry.format)
+            for language in LANGUAGES:
+                extra = sorted(set(getattr(entry, language).levels) - set(known or ()))
+                if known is not None and extra:
+                    raise ValueError(
+                        f"{name}.{language}.levels: unknown level(s) {extra}; allowed: {known}"
+                    )
+        return value
+
+
+def _known_levels(name: str, fmt: str) -> list[str] | None:
+    """The levels a feature can take, where they are fixed; ``None`` if not."""
+    if fmt == "aging_bucket":
+        return list(AGING_BUCKETS)
+    feature = STANDARD_FEATURES.get(name)
+    if feature is not None and feature.categories is not None:
+        return list(feature.categories)
+    return None
+
+
+def load_reasons(path: str | Path | None = None) -> ReasonTexts:
+    """Load ``configs/reasons.yaml`` (or ``path``) into validated ``ReasonTexts``."""
+    if path is None:
+        return _default_reasons()
+    return load_config(path, ReasonTexts)
+
+
+@lru_cache(maxsize=1)
+def _default_reasons() -> ReasonTexts:
+    return load_config(default_config_path("reasons.yaml"), ReasonTexts)
+
+
+def _check_language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise RecoverscoreError(f"unknown language {language!r}; allowed: {list(LANGUAGES)}")
+    return language
+
+
+# --- contributions --------------------------------------------------------------------------------
+
+
+def _contributions(
+    model: RecoveryModel, frame: pd.DataFrame, tier: object
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The design matrix and LightGBM's SHAP values (last column: the base value)."""
+    check_is_fitted(model, "booster_")
+    design = model._design(frame, tier)
+    if len(design) == 0:
+        return design, np.empty((0, design.shape[1] + 1))
+    values = model.booster_.predict(design, pred_contrib=True, num_iteration=model.best_iteration_)
+    return design, np.asarray(values, dtype=float)
+
+
+def contributions(model: RecoveryModel, frame: pd.DataFrame, tier: object = None) -> pd.DataFrame:
+    """SHAP values of the raw log-odds of P(recover | row, tier), one column per model input.
+
+    ``tier`` is a tier name, one per row, or ``None`` for the model's tier column of ``frame``.
+    Columns: every model input (including ``tier`` for a tier-aware model) and ``base_value``;
+    each row adds up to LightGBM's raw score, whose sigmoid is ``model.raw_probability``.
+    """
+    design, values = _contributions(model, frame, tier)
+    return pd.DataFrame(values, index=frame.index, columns=[*design.columns, BASE_VALUE])
+
+
+# --- values as text -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One feature's resolved wording in one language."""
+
+    code: str
+    format: str
+    wording: Wording
+    label: str
+
+
+def _entry(texts: ReasonTexts, name: str, categorical: bool, language: str) -> _Entry:
+    spec = texts.features.get(name)
+    if spec is not None:
+        wording = getattr(spec, language)
+        return _Entry(spec.code, spec.format, wording, wording.label.format(feature=name))
+    wording = getattr(texts.default, language)
+    code = re.sub(r"[^A-Z0-9_]", "_", texts.default.code.format(feature=name).upper())
+    fmt = "category" if categorical else "number"
+    return _Entry(code, fmt, wording, wording.label.format(feature=name))
+
+
+def _by_unique(values: np.ndarray, show) -> np.ndarray:
+    """``show`` applied once per distinct value: formatting costs distinct values, not rows."""
+    codes, uniques = pd.factorize(values)
+    shown = np.array([show(u) for u in uniques] + [""], dtype=object)
+    return shown[codes]  # factorize gives -1 for missing, which picks the trailing ""
+
+
+def _whole(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _number(v: float) -> str:
+    text = f"{v:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _ratio(v: float) -> str:
+    if v >= 10:
+        return f"{v:,.0f}"
+    if v >= 1:
+        return f"{v:.1f}"
+    return f"{v:.2f}" if v >= 0.01 else "<0.01"
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """Values of one feature for some rows, as text, and the wording state of each."""
+
+    text: np.ndarray  # the value as shown (words.missing where missing)
+    magnitude: np.ndarray  # the absolute value as shown, for the "0 or less" wording
+    plural: np.ndarray  # "" where the value is 1, else "s"
+    zero: np.ndarray  # value 0 or less (false flag, no count, no days left)
+    missing: np.ndarray
+
+
+def _show(column: pd.Series, entry: _Entry, words: Words) -> _Shown:
+    n = len(column)
+    missing = column.isna().to_numpy()
+    ok = ~missing
+    text = np.full(n, words.missing, dtype=object)
+    magnitude = text.copy()
+    plural = np.full(n, "s", dtype=object)
+    zero = np.zeros(n, dtype=bool)
+    levels = entry.wording.levels
+    fmt = entry.format
+    if fmt == "category":
+        raw = column.to_numpy(dtype=object)[ok]
+        text[ok] = _by_unique(raw, lambda v: levels.get(str(v), str(v)))
+        return _Shown(text, text, plural, zero, missing)
+    x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)[ok]
+    if fmt == "aging_bucket":
+        names = np.array([levels.get(b, b) for b in AGING_BUCKETS], dtype=object)
+        text[ok] = names[np.clip(np.round(x).astype(int), 0, len(AGING_BUCKETS) - 1)]
+        return _Shown(text, text, plural, zero, missing)
+    if fmt == "flag":
+        yes = x != 0
+        text[ok] = np.where(yes, words.flag_true, words.flag_false)
+        zero[ok] = ~yes
+        return _Shown(text, text, plural, zero, missing)
+    if fmt in ("amount", "ratio"):
+        with np.errstate(over="ignore"):
+            text[ok] = _by_unique(np.exp(x), _whole if fmt == "amount" else _ratio)
+        return _Shown(text, text, plural, zero, missing)
+    rounded = np.round(x) + 0.0 if fmt == "integer" else x  # + 0.0 turns -0.0 into 0.0
+    show = _whole if fmt == "integer" else _number
+    text[ok] = _by_unique(rounded, show)
+    magnitude[ok] = _by_unique(np.abs(rounded), show)
+    plural[ok] = np.where(np.abs(rounded) == 1, "", "s")
+    zero[ok] = rounded <= 0
+    return _Shown(text, magnitude, plural, zero, missing)
+
+
+def _fill(template: str, fields: dict[str, object], n: int) -> np.ndarray:
+    """``template`` filled per row: literal parts and per-row (or shared) field values."""
+    out = np.full(n, "", dtype=object)
+    for literal, field, _, _ in string.Formatter().parse(template):
+        if literal:
+            out = out + literal
+        if field is not None:
+            out = out + fields[field]
+    return out
+
+
+def _sentences(entry: _Entry, shown: _Shown, positive: np.ndarray) -> np.ndarray:
+    """One sentence per row, worded for the sign of its contribution and its value's state."""
+    out = np.empty(len(positive), dtype=object)
+    wording = entry.wording
+    for direction, rows in (("raises", positive), ("lowers", ~positive)):
+        plain = getattr(wording, direction)
+        if_zero = getattr(wording, f"{direction}_if_zero")
+        if_missing = getattr(wording, f"{direction}_if_missing")
+        missing = rows & shown.missing
+        zero = rows & shown.zero & ~shown.missing
+        if if_zero is None or entry.format not in _ZERO_FORMATS:
+            zero = np.zeros_like(zero)
+        cases = (
+            (if_missing or plain, missing, shown.text),
+            (if_zero, zero, shown.magnitude),
+            (plain, rows & ~missing & ~zero, shown.text),
+        )
+        for template, mask, values in cases:
+            if template is None or not mask.any():
+                continue
+            fields = {"value": values[mask], "s": shown.plural[mask], "feature": entry.label}
+            out[mask] = _fill(template, fields, int(mask.sum()))
+    return out
+
+
+def _join(parts: np.ndarray, separator: str) -> np.ndarray:
+    """Join each row's leading non-empty parts; rows with none are missing."""
+    out = parts[:, 0].copy()
+    for j in range(1, parts.shape[1]):
+        has = parts[:, j] != None  # noqa: E711 - elementwise on an object array
+        out[has] = out[has] + separator + parts[has, j]
+    return out
+
+
+# --- reasons --------------------------------------------------------------------------------------
+
+
+def reasons(
+    model: RecoveryModel,
+    frame: pd.DataFrame,
+    tier: object = None,
+    k: int = 3,
+    language: str = "en",
+    texts: ReasonTexts | None = None,
+    shap_values: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The ``k`` inputs that move each debtor's P(recover) under ``tier`` the most, as text.
+
+    Ranked by absolute SHAP contribution, the tier input left out. Columns: ``reason_codes``
+    (``CODE+`` raises, ``CODE-`` lowers, joined by ``;``), ``top_reasons`` (sentences joined by
+    `` | ``) and ``reason_1`` .. ``reason_k``. An input with no effect at all is no reason: a row
+    whose inputs have fewer than ``k`` non-zero contributions gets fewer reasons (missing after).
+    ``texts`` defaults to ``configs/reasons.yaml``. ``shap_values``, the result of
+    ``contributions(model, frame, tier)`` if the caller already has it, saves computing it again
+    (TreeSHAP is by far the slowest step).
+    """
+    _check_language(language)
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+        raise RecoverscoreError(f"k must be a whole number of reasons, at least 1 (got {k!r})")
+    texts = texts or load_reasons()
+    words = getattr(texts.words, language)
+    if shap_values is None:
+        design, values = _contributions(model, frame, tier)
+        names = list(design.columns)
+    else:
+        check_is_fitted(model, "booster_")
+        names = list(shap_values.columns[:-1])
+        expected = [*model.feature_names_, BASE_VALUE]
+        if list(shap_values.columns) != expected or not shap_values.index.equals(frame.index):
+            raise RecoverscoreError(
+                "shap_values must be contributions(model, frame, tier) of these very rows"
+            )
+        design, values = model.features_.transform(frame), shap_values.to_numpy(dtype=float)
+    candidates = [i for i, name in enumerate(names) if name != TIER_FEATURE]
+    contrib = values[:, candidates]
+    n, shown_k = len(design), min(k, len(candidates))
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :shown_k]
+    picked = np.take_along_axis(contrib, order, axis=1)
+    codes = np.full((n, k), None, dtype=object)
+    sentences = np.full((n, k), None, dtype=object)
+    for position, column in enumerate(candidates):
+        rows, ranks = np.nonzero((order == position) & (picked != 0))
+        if len(rows) == 0:
+            continue
+        name = names[column]
+        categorical = isinstance(design[name].dtype, pd.CategoricalDtype)
+        entry = _entry(texts, name, categorical, language)
+        positive = picked[rows, ranks] > 0
+        shown = _show(design[name].iloc[rows], entry, words)
+        codes[rows, ranks] = np.where(positive, entry.code + "+", entry.code + "-")
+        sentences[rows, ranks] = _sentences(entry, shown, positive)
+    columns = {
+        "reason_codes": _join(codes, ";"),
+        "top_reasons": _join(sentences, " | "),
+        **{f"reason_{j + 1}": sentences[:, j] for j in range(k)},
+    }
+    return pd.DataFrame(columns, index=frame.index)
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+
+def _labels_and_display(
+    design: pd.DataFrame, texts: ReasonTexts, language: str, display: bool
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Plot labels, numeric data (categoricals as level codes) and, if asked, shown values."""
+    words = getattr(texts.words, language)
+    labels, data, shown = [], [], []
+    for name in design.columns:
+        column = design[name]
+        categorical = isinstance(column.dtype, pd.CategoricalDtype)
+        if categorical:
+            data.append(column.cat.codes.to_numpy(dtype=float))
+            data[-1][data[-1] < 0] = np.nan
+        else:
+            data.append(column.to_numpy(dtype=float, na_value=np.nan))
+        if name == TIER_FEATURE:
+            labels.append(words.tier_label)
+            if display:
+                raw = column.to_numpy(dtype=object)
+                shown.append(np.array([words.tier_levels.get(t, t) for t in raw], dtype=object))
+            continue
+        entry = _entry(texts, name, categorical, language)
+        labels.append(entry.label)
+        if display:
+            text = _show(column, entry, words).text
+            if _IDENTIFIER.search(str(name)):
+                text = np.full(len(text), "hidden", dtype=object)  # never show an identifier
+            shown.append(text)
+    display_data = np.column_stack(shown) if display else None
+    return labels, np.column_stack(data), display_data
+
+
+def explanation(
+    model: RecoveryModel,
+    frame: pd.DataFrame,
+    tier: object = None,
+    language: str = "en",
+    texts: ReasonTexts | None = None,
+    display: bool = False,
+):
+    """A ``shap.Explanation`` of ``frame`` from ``contributions``, labelled in ``language``.
+
+    ``display`` adds the values as shown in reasons (for a waterfall's labels).
+    """
+    _check_language(language)
+    import shap
+
+    texts = texts or load_reasons()
+    design, values = _contributions(model, frame, tier)
+    labels, data, display_data = _labels_and_display(design, texts, language, display)
+    return shap.Explanation(
+        values=values[:, :-1],
+        base_values=values[:, -1],
+        data=data,
+        display_data=display_data,
+        feature_names=labels,
+    )
+
+
+def _sample(frame: pd.DataFrame, tier: object, max_rows: int) -> tuple[pd.DataFrame, object]:
+    """At most ``max_rows`` rows, a fixed random sample, with their tiers if given per row."""
+    if max_rows < 1:
+        raise RecoverscoreError(f"max_rows must be at least 1 (got {max_rows})")
+    if len(frame) <= max_rows:
+        return frame, tier
+    rows = np.sort(np.random.default_rng(0).choice(len(frame), size=max_rows, replace=False))
+    if tier is not None and not isinstance(tier, str):
+        tier = np.asarray(tier, dtype=object)[rows]
+    return frame.iloc[rows], tier
+
+
+def _fonts(language: str):
+    """Font settings under which Chinese labels render, where a CJK font is installed."""
+    import matplotlib
+    from matplotlib import font_manager
+
+    if language != "zh":
+        return contextlib.nullcontext()
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    found = [name for name in _CJK_FONTS if name in installed]
+    if not found:
+        warnings.warn(
+            "no CJK font is installed (e.g. Noto Sans CJK SC): Chinese plot labels will not "
+            "render; use language='en' or install one",
+            UserWarning,
+            stacklevel=3,
+        )
+        return contextlib.nullcontext()
+    sans = [*found, *matplotlib.rcParams["font.sans-serif"]]
+    return matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": sans})
+
+
+def _global_figure(
+    kind: str,
+    model: RecoveryModel,
+    frame: pd.DataFrame,
+    tier: object,
+    max_rows: int,
+    language: str,
+    texts: ReasonTexts | None,
+    max_display: int,
+) -> Figure:
+    """A shap beeswarm or mean-|SHAP| bar chart over a fixed sample of debtors."""
+    import shap
+
+    texts = texts or load_reasons()
+    exp = explanation(model, *_sample(frame, tier, max_rows), language, texts)
+    shown = min(max_display, exp.shape[1])
+    fig = Figure(figsize=(8, 0.4 * shown + 1.5))
+    ax = fig.subplots()
+    label = getattr(texts.words, language).axis_label
+    with _fonts(language):
+        if kind == "beeswarm":
+            shap.plots.beeswarm(exp, max_display=max_display, ax=ax, show=False, plot_size=None)
+        else:
+            shap.plots.bar(exp, max_display=max_display, ax=ax, show=False)
+            label = f"mean(|{label}|)"
+        ax.set_xlabel(label)
+        fig.tight_layout()
+    return fig
+
+
+def beeswarm_figure(
+    model: RecoveryModel,
+    frame: pd.DataFrame,
+    tier: object = None,
+    max_rows: int = 5000,
+    language: str = "en",
+    texts: ReasonTexts | None = None,
+    max_display: int = 15,
+) -> Figure:
+    """SHAP beeswarm of up to ``max_rows`` debtors (a fixed random sample beyond that)."""
+    return _global_figure("beeswarm", model, frame, tier, max_rows, language, texts, max_display)
+
+
+def importance_bar_figure(
+    model: RecoveryModel,
+    frame: pd.DataFrame,
+    tier: object = None,
+    max_rows: int = 5000,
+    language: str = "en",
+    texts: ReasonTexts | None = None,
+    max_display: int = 15,
+) -> Figure:
+    """Mean |SHAP| per input over up to ``max_rows`` debtors: global importance."""
+    return _global_figure("bar", model, frame, tier, max_rows, language, texts, max_display)
+
+
+def _grow_to_fit(fig: Figure, pad: float = 0.25) -> None:
+    """Widen the figure around its axes until every label fits, axes keeping their size.
+
+    shap's waterfall writes labels beyond the figure's edge and sizes its arrows' text for the
+    axes as drawn, so shrinking the axes (``tight_layout``) would misplace that text.
+    """
+    box = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
+    width, height = fig.get_size_inches()
+    left, bottom = max(0.0, pad - box.x0), max(0.0, pad - box.y0)
+    right, top = max(0.0, box.x1 + pad - width), max(0.0, box.y1 + pad - height)
+    new_width, new_height = width + left + right, height + bottom + top
+    # twinned axes move together, so take every position before moving any
+    for ax, p in [(ax, ax.get_position()) for ax in fig.axes]:
+        ax.set_position(
+            [
+                (p.x0 * width + left) / new_width,
+                (p.y0 * height + bottom) / new_height,
+                p.width * width / new_width,
+                p.height * height / new_height,
+            ]
+        )
+    fig.set_size_inches(new_width, new_height)
+
+
+def waterfall_figure(
+    model: RecoveryModel,
+    frame_row: pd.DataFrame | pd.Series,
+    tier: object = None,
+    language: str = "en",
+    texts: ReasonTexts | None = None,
+    max_display: int = 10,
+) -> Figure:
+    """One debtor's SHAP waterfall, from the base value to the log-odds under ``tier``.
+
+    ``frame_row`` is a one-row frame or one row (``frame.loc[i]``). Labels are feature labels
+    and shown values in ``language``; ids and the frame's index never appear.
+    """
+    _check_language(language)
+    import matplotlib.pyplot as plt
+    import shap
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    row = frame_row
+    if isinstance(frame_row, pd.Series):  # each cell's own type: dates stay dates
+        row = pd.DataFrame({column: pd.Series([v]) for column, v in frame_row.items()})
+    if len(row) != 1:
+        raise RecoverscoreError(f"waterfall_figure explains one debtor; got {len(row)} rows")
+    exp = explanation(model, row, tier, language, texts, display=True)[0]
+    # shap's waterfall draws on pyplot's current figure and switches interactive mode off:
+    # draw on a fresh figure, restore the mode, and take the figure out of pyplot's hands.
+    with _fonts(language), plt.ioff():
+        fig = plt.figure()
+        try:
+            shap.plots.waterfall(exp, max_display=max_display, show=False)
+            _grow_to_fit(fig)
+        finally:
+            plt.close(fig)
+    FigureCanvasBase(fig)  # a plain canvas, like the other figures: no backend window attached
+    return fig

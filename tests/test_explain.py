@@ -1,0 +1,375 @@
+"""SHAP reasons and plots: exact contributions, readable texts in two languages, safe plots."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from recoverscore.config import default_config_path
+from recoverscore.errors import RecoverscoreError
+from recoverscore.explain import (
+    BASE_VALUE,
+    LANGUAGES,
+    beeswarm_figure,
+    contributions,
+    importance_bar_figure,
+    load_reasons,
+    reasons,
+    waterfall_figure,
+)
+from recoverscore.features import STANDARD_FEATURES
+from recoverscore.model import TIER_FEATURE, RecoveryModel, load_train_config
+from recoverscore.schemas import TIERS
+from recoverscore.synthetic import generate_frame
+
+AS_OF = "2026-06-30"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+AGE_CODES = {"DPD", "AGE", "BARRED", "LIMIT"}
+pytestmark = pytest.mark.filterwarnings(  # shap's own colormap set-up on import
+    "ignore:The set_.* function will be deprecated:PendingDeprecationWarning"
+)
+no_cjk_font_warnings = pytest.mark.filterwarnings(
+    "ignore:no CJK font:UserWarning", "ignore:Glyph .* missing:UserWarning"
+)
+
+
+def _fit(frame: pd.DataFrame, **features) -> RecoveryModel:
+    config = load_train_config()
+    feature_config = config.features.model_copy(update=features)
+    model_config = config.model.model_copy(update={"num_threads": 1})
+    model = RecoveryModel(feature_config.transformer(), "given_tier", model_config)
+    return model.fit(frame, frame["recovered"].to_numpy(int))
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    return generate_frame(4000, seed=1, as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def model(history) -> RecoveryModel:
+    return _fit(history)
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    """Debtors the model never saw, under a shuffled non-default index."""
+    frame = generate_frame(300, seed=5, as_of=AS_OF)
+    return frame.set_axis(np.random.default_rng(0).permutation(len(frame)) + 1000)
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return load_reasons()
+
+
+def _code_features(texts) -> dict[str, str]:
+    return {entry.code: name for name, entry in texts.features.items()}
+
+
+# --- contributions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_contributions_add_up_to_the_raw_score(model, rows, per_row):
+    tier = np.random.default_rng(1).choice(TIERS, len(rows)) if per_row else "mediation"
+    shap_values = contributions(model, rows, tier)
+    assert list(shap_values.columns) == [*model.feature_names_, BASE_VALUE]
+    assert TIER_FEATURE in shap_values.columns
+    assert shap_values.index.equals(rows.index)
+    design = model._design(rows, tier)
+    raw = model.booster_.predict(design, raw_score=True, num_iteration=model.best_iteration_)
+    np.testing.assert_allclose(shap_values.sum(axis=1), raw, rtol=0, atol=1e-9)
+    probability = 1 / (1 + np.exp(-shap_values.sum(axis=1)))
+    np.testing.assert_allclose(probability, model.raw_probability(rows, tier), rtol=0, atol=1e-9)
+    assert shap_values[BASE_VALUE].nunique() == 1
+
+
+def test_contributions_use_the_tier_column_when_no_tier_is_given(model, rows):
+    pd.testing.assert_frame_equal(
+        contributions(model, rows), contributions(model, rows, rows["given_tier"].to_numpy())
+    )
+
+
+# --- the reason texts -----------------------------------------------------------------------------
+
+
+def test_every_standard_feature_has_a_code_and_both_templates_in_both_languages(texts):
+    codes = []
+    for name in STANDARD_FEATURES:
+        entry = texts.features[name]
+        assert re.fullmatch(r"[A-Z][A-Z0-9_]*", entry.code), name
+        codes.append(entry.code)
+        for language in LANGUAGES:
+            wording = getattr(entry, language)
+            for template in (wording.raises, wording.lowers):
+                assert template.strip(), (name, language)
+                sentence = template.format(value="7", s="s", feature=wording.label)
+                assert "{" not in sentence and "}" not in sentence
+            assert "raises" in wording.raises.lower() or language != "en"
+            assert "lowers" in wording.lowers.lower() or language != "en"
+            assert CJK.search(wording.raises) or language != "zh"
+    assert len(codes) == len(set(codes)), "reason codes must be unique"
+    assert TIER_FEATURE not in texts.features
+
+
+def _write(tmp_path, data) -> str:
+    path = tmp_path / "reasons.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture()
+def raw_texts() -> dict:
+    return yaml.safe_load(default_config_path("reasons.yaml").read_text(encoding="utf-8"))
+
+
+def test_yaml_errors_name_the_key(tmp_path, raw_texts):
+    del raw_texts["features"]["days_past_due"]["zh"]
+    with pytest.raises(RecoverscoreError, match=r"features\.days_past_due\.zh: Field required"):
+        load_reasons(_write(tmp_path, raw_texts))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["features"]["n_assets"]["en"].update(raises="{amount} x"),
+            "n_assets.en.raises",
+        ),
+        (lambda d: d["features"]["n_assets"].update(colour="red"), r"n_assets\.colour"),
+        (lambda d: d["features"]["owns_vehicle"].update(code="REALTY"), "REALTY"),
+        (lambda d: d["features"].pop("pays_tax"), "pays_tax"),
+        (lambda d: d["features"]["region"].update(format="colour"), r"region\.format"),
+        (lambda d: d["words"]["zh"].pop("missing"), r"words\.zh\.missing"),
+        (lambda d: d["features"]["contact_status"]["en"]["levels"].update(gone="x"), "gone"),
+    ],
+)
+def test_bad_reason_texts_fail_at_load_time(tmp_path, raw_texts, change, message):
+    change(raw_texts)
+    with pytest.raises(RecoverscoreError, match=message):
+        load_reasons(_write(tmp_path, raw_texts))
+
+
+# --- reasons --------------------------------------------------------------------------------------
+
+
+def test_reasons_are_the_top_k_by_absolute_contribution_with_signed_codes(model, rows, texts):
+    k = 3
+    out = reasons(model, rows, "litigation", k=k)
+    assert list(out.columns) == ["reason_codes", "top_reasons", "reason_1", "reason_2", "reason_3"]
+    assert out.index.equals(rows.index)
+    shap_values = contributions(model, rows, "litigation").drop(columns=[BASE_VALUE, TIER_FEATURE])
+    by_code = _code_features(texts)
+    for index, row in out.iterrows():
+        codes = row["reason_codes"].split(";")
+        assert len(codes) == k
+        assert row["top_reasons"].split(" | ") == [row[f"reason_{j + 1}"] for j in range(k)]
+        values = shap_values.loc[index]
+        expected = values.abs().sort_values(ascending=False, kind="stable").index[:k]
+        features = [by_code[code[:-1]] for code in codes]
+        assert features == list(expected)
+        for code, feature, text in zip(codes, features, row.iloc[2:], strict=True):
+            sign = "+" if values[feature] > 0 else "-"
+            assert code[-1] == sign
+            assert ("raises" if sign == "+" else "lowers") in text
+    assert not out["reason_codes"].str.contains("TIER|tier").any()
+
+
+def test_the_tier_is_never_a_reason_even_when_it_matters_most(model, rows):
+    shap_values = contributions(model, rows, "soft_reminder")
+    names = [c for c in shap_values.columns if c not in (BASE_VALUE, TIER_FEATURE)]
+    out = reasons(model, rows, "soft_reminder", k=len(names) + 3)
+    assert not out["top_reasons"].str.contains("tier").any()
+    nonzero = (shap_values[names] != 0).sum(axis=1)
+    counts = out["reason_codes"].str.count(";") + 1
+    pd.testing.assert_series_equal(counts, nonzero, check_names=False, check_dtype=False)
+    last = out[f"reason_{len(names) + 1}"]
+    assert last.isna().all()  # more reasons asked for than there are inputs
+
+
+def _old_barred_debt(history: pd.DataFrame) -> pd.DataFrame:
+    debt = history.head(1).copy()
+    debt["due_date"] = pd.Timestamp("2015-03-01")
+    debt["last_acknowledgment_date"] = pd.NaT
+    debt["last_payment_date"] = pd.NaT
+    debt["n_partial_payments"] = 0
+    return debt
+
+
+def test_an_old_time_barred_debt_gives_an_age_reason_that_lowers(model, history):
+    debt = _old_barred_debt(history)
+    out = reasons(model, debt, "litigation", k=3).iloc[0]
+    age = [c for c in out["reason_codes"].split(";") if c[:-1] in AGE_CODES]
+    assert age and all(c.endswith("-") for c in age), out["reason_codes"]
+    assert re.search(r"(days past due|limitation|time-barred)[^|]* lowers", out["top_reasons"])
+
+
+def test_values_read_naturally(model, history, texts):
+    """Every non-zero input of one crafted debtor: integers, ratios, flags, buckets, missing."""
+    debt = _old_barred_debt(history)
+    debt["principal"] = 10_000.0
+    debt["monthly_income"] = 10_000.0 * 2.3 / 12
+    debt["owns_real_estate"] = False
+    debt["contact_status"] = "lost"
+    values = contributions(model, debt, "mediation").iloc[0]
+    en = reasons(model, debt, "mediation", k=40).iloc[0]
+    zh = reasons(model, debt, "mediation", k=40, language="zh").iloc[0]
+    by_feature = {
+        _code_features(texts)[code[:-1]]: (en[f"reason_{j + 1}"], zh[f"reason_{j + 1}"])
+        for j, code in enumerate(en["reason_codes"].split(";"))
+    }
+    days = (pd.Timestamp(AS_OF) - pd.Timestamp("2015-03-01")).days
+    expected = {
+        "days_past_due": (f"{days:,} days past due", f"逾期{days:,}天"),
+        "log_income_to_principal": ("annual income 2.3x the debt", "年收入为欠款的2.3倍"),
+        "owns_real_estate": ("No real estate", "名下无房产"),
+        "days_since_last_payment": ("No payment received yet", "尚无任何还款"),
+        "aging_bucket": ("time-barred aging bucket", "账龄已过诉讼时效"),
+        "days_left_in_limitation": ("limitation period that ended", "诉讼时效已于"),
+        "contact_status": ("unreachable", "已失联"),
+        "log_principal": ("CNY 10,000", "10,000元"),
+    }
+    checked = 0
+    for feature, (english, chinese) in expected.items():
+        if values[feature] == 0:
+            assert feature not in by_feature
+            continue
+        assert english in by_feature[feature][0]
+        assert chinese in by_feature[feature][1]
+        checked += 1
+    assert checked >= 5
+    for english, chinese in by_feature.values():
+        assert not re.search(r"\bnan\b|None|\{", english + chinese)
+
+
+def test_chinese_reasons(model, rows):
+    out = reasons(model, rows, "mediation", language="zh")
+    assert out["top_reasons"].map(lambda t: bool(CJK.search(t))).all()
+    assert out["reason_1"].str.endswith("回收可能性").all()
+    english = reasons(model, rows, "mediation")
+    pd.testing.assert_series_equal(out["reason_codes"], english["reason_codes"])
+
+
+@pytest.mark.parametrize("language", ["fr", "EN", ""])
+def test_unknown_language_is_an_error_naming_the_choices(model, rows, language):
+    with pytest.raises(RecoverscoreError, match=r"unknown language.*'en', 'zh'"):
+        reasons(model, rows, language=language)
+    with pytest.raises(RecoverscoreError, match="unknown language"):
+        waterfall_figure(model, rows.head(1), language=language)
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5, True])
+def test_bad_k_is_an_error(model, rows, k):
+    with pytest.raises(RecoverscoreError, match="k must be"):
+        reasons(model, rows, k=k)
+
+
+def test_an_extra_user_column_uses_the_default_template(history, texts):
+    rng = np.random.default_rng(3)
+    own = history.assign(
+        bureau_score=600
+        + 120 * history["recovered"].to_numpy(int)
+        + rng.normal(0, 40, len(history))
+    )
+    model = _fit(own, extra_numeric=["bureau_score"])
+    assert "bureau_score" in model.feature_names_
+    assert "bureau_score" not in texts.features
+    out = reasons(model, own.head(200), k=3)
+    mine = out["reason_codes"].str.contains(r"\bBUREAU_SCORE[+-]")
+    assert mine.mean() > 0.5  # the column carries the outcome, so it is a top reason
+    sentences = out["top_reasons"][mine]
+    assert sentences.str.contains(r"bureau_score = [\d,.]+ (?:raises|lowers) recovery").all()
+    zh = reasons(model, own.head(20), k=3, language="zh")["top_reasons"]
+    assert zh.str.contains(r"bureau_score为[\d,.]+\uff0c(?:提高|降低)回收可能性").any()
+
+
+def test_reasons_reuse_given_contributions(model, rows):
+    shap_values = contributions(model, rows, "payment_order")
+    given = reasons(model, rows, "payment_order", shap_values=shap_values)
+    pd.testing.assert_frame_equal(given, reasons(model, rows, "payment_order"))
+    with pytest.raises(RecoverscoreError, match="these very rows"):
+        reasons(model, rows.head(10), "payment_order", shap_values=shap_values)
+
+
+def test_empty_frame(model, rows):
+    empty = rows.iloc[0:0]
+    assert contributions(model, empty, "mediation").shape == (0, len(model.feature_names_) + 1)
+    assert len(reasons(model, empty, "mediation")) == 0
+
+
+def test_text_costs_less_than_the_shap_values_it_explains(model, history):
+    """No per-row Python: the text for 8,000 rows is cheaper than their TreeSHAP values."""
+    frame = pd.concat([history] * 2, ignore_index=True)
+    start = time.perf_counter()
+    shap_values = contributions(model, frame)
+    shap_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    out = reasons(model, frame, k=3, shap_values=shap_values)
+    text_seconds = time.perf_counter() - start
+    assert out["reason_3"].notna().all()
+    assert text_seconds < shap_seconds + 0.5
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+
+def _texts_of(fig: Figure) -> list[str]:
+    return [t.get_text() for t in fig.findobj(Text)]
+
+
+def _saves_png(fig: Figure, path) -> None:
+    fig.savefig(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_global_plots_are_figures_that_save(model, history, tmp_path):
+    before = (plt.get_fignums(), plt.isinteractive())
+    bees = beeswarm_figure(model, history, "mediation", max_rows=500)
+    per_row = history["given_tier"].to_numpy()  # sampled along with the rows
+    bars = importance_bar_figure(model, history, per_row, max_rows=500)
+    for name, fig in (("bees", bees), ("bars", bars)):
+        assert isinstance(fig, Figure)
+        _saves_png(fig, tmp_path / f"{name}.png")
+        labels = _texts_of(fig)
+        assert "days past due" in labels
+        assert not any(re.search(r"D\d{9}", t) for t in labels)
+    assert (plt.get_fignums(), plt.isinteractive()) == before
+
+
+def test_waterfall_of_one_debtor_shows_no_id(model, history, tmp_path):
+    before = (plt.get_fignums(), plt.isinteractive())
+    row = history.set_index("debtor_id", drop=False).iloc[7]
+    fig = waterfall_figure(model, row, "payment_order")
+    assert isinstance(fig, Figure)
+    _saves_png(fig, tmp_path / "waterfall.png")
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels() + ax.get_xticklabels()]
+    assert any("days past due" in t for t in labels)
+    every_text = " ".join(_texts_of(fig))
+    assert row["debtor_id"] not in every_text
+    assert not re.search(r"D\d{9}", every_text)
+    assert (plt.get_fignums(), plt.isinteractive()) == before
+    frame_fig = waterfall_figure(model, history.iloc[[7]], "payment_order")
+    _saves_png(frame_fig, tmp_path / "same.png")
+    ticks = [[t.get_text() for t in f.axes[0].get_yticklabels()] for f in (fig, frame_fig)]
+    assert ticks[0] == ticks[1]
+
+
+def test_waterfall_wants_one_row(model, history):
+    with pytest.raises(RecoverscoreError, match="one debtor"):
+        waterfall_figure(model, history.head(2))
+
+
+@no_cjk_font_warnings
+def test_chinese_waterfall_labels(model, history, tmp_path):
+    fig = waterfall_figure(model, history.iloc[[3]], "litigation", language="zh")
+    _saves_png(fig, tmp_path / "zh.png")
+    assert any(CJK.search(t) for t in _texts_of(fig))
