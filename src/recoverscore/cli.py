@@ -231,6 +231,16 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
     return table
 
 
+_SHORT_HEADERS = {
+    "net_per_1000_cny": "net per 1000",
+    "vs_staircase": "vs staircase",
+    "share_soft_reminder": "% soft",
+    "share_mediation": "% mediation",
+    "share_payment_order": "% pay. order",
+    "share_litigation": "% litigation",
+}
+
+
 def _compare_policies(model, test: pd.DataFrame, evaluation) -> pd.DataFrame | None:
     """On synthetic truth: the policy comparison, tier mix and SHAP plots, added to the
     evaluation."""
@@ -327,7 +337,7 @@ def train_command(
             )
         )
         capacity = comparison.attrs["capacity"]
-        comparison = comparison.rename(columns=lambda c: c.removeprefix("share_")[:10])
+        comparison = comparison.rename(columns=_SHORT_HEADERS)
         out.print(
             _frame_table(
                 comparison,
