@@ -233,11 +233,12 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
 
 _SHORT_HEADERS = {
     "net_per_1000_cny": "net per 1000",
+    "vs_oracle": "vs oracle",
     "vs_staircase": "vs staircase",
-    "share_soft_reminder": "% soft",
-    "share_mediation": "% mediation",
-    "share_payment_order": "% pay. order",
-    "share_litigation": "% litigation",
+    "share_soft_reminder": "soft",
+    "share_mediation": "mediation",
+    "share_payment_order": "pay. order",
+    "share_litigation": "litigation",
 }
 
 
