@@ -342,7 +342,7 @@ def train_command(
         out.print(
             _frame_table(
                 comparison,
-                f"policies valued with the true probabilities (capacity {capacity})",
+                f"policies valued with the truth, with tier shares (capacity {capacity})",
                 "policy",
             )
         )
