@@ -373,10 +373,13 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         if self.tier_column is None:
             p = self.recovery_probability(X)
             return pd.DataFrame({probability_column(t): p for t in TIERS}, index=X.index)
-        return pd.DataFrame(
-            {probability_column(t): self.recovery_probability(X, t) for t in TIERS},
-            index=X.index,
-        )
+        design = self._design(X, TIERS[0])  # features once; only the tier changes below
+        columns = {}
+        for tier in TIERS:
+            design[TIER_FEATURE] = pd.Categorical([tier] * len(X), categories=list(TIERS))
+            raw = self.booster_.predict(design, num_iteration=self.best_iteration_)
+            columns[probability_column(tier)] = apply_calibration(self.calibration_, raw)
+        return pd.DataFrame(columns, index=X.index)
 
     def feature_importance(self) -> pd.DataFrame:
         """Total gain and split count per feature, largest gain first."""
