@@ -18,7 +18,6 @@ from rich.table import Table
 
 from recoverscore import schemas
 from recoverscore.errors import RecoverscoreError
-from recoverscore.evaluate import history_summary
 from recoverscore.synthetic import generate, load_synthetic_config
 from recoverscore.tables import read_table, table_format, write_chunks, write_json
 
@@ -195,6 +194,8 @@ def describe_command(
             )
     except RecoverscoreError as error:
         _fail(str(error))
+    from recoverscore.evaluate import history_summary  # loads LightGBM and matplotlib
+
     summary = history_summary(report.valid)
     out.print(_frame_table(summary["by_tier"], "recovery by given tier", "tier"))
     out.print(_frame_table(summary["by_bucket"], "recovery by aging bucket", "bucket"))

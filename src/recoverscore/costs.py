@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from recoverscore.config import PerTier, StrictModel, default_config_path, load_config
-from recoverscore.schemas import TIERS
+from recoverscore.schemas import TIERS, tier_codes
 
 ArrayLike = np.ndarray | float
 
@@ -158,20 +158,10 @@ class CostConfig(StrictModel):
         """
         tier = np.asarray(tier)
         recovered = np.asarray(amount_recovered, dtype=float)
-        handling = np.array([self.handling_cost[t] for t in TIERS])[_tier_codes(tier)]
+        handling = np.array([self.handling_cost[t] for t in TIERS])[tier_codes(tier)]
         commission = self.commission.rate(principal, days_past_due, lost_contact) * recovered
         court = self.court_fees(tier, principal, recovered, has_attachable_assets)
         return handling + commission + court
-
-
-def _tier_codes(tier: np.ndarray) -> np.ndarray:
-    codes = np.full(tier.shape, -1)
-    for code, name in enumerate(TIERS):
-        codes[tier == name] = code
-    if (codes < 0).any():
-        unknown = sorted(set(tier[codes < 0].tolist()))
-        raise ValueError(f"unknown tier(s) {unknown}; expected one of {list(TIERS)}")
-    return codes
 
 
 def load_costs(path: str | Path | None = None) -> CostConfig:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from optbinning import BinningProcess
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     average_precision_score,
@@ -32,14 +31,19 @@ from recoverscore.features import (
 )
 from recoverscore.model import RecoveryModel, binary_target
 from recoverscore.policy import Cases, PolicyConfig, decide, economics
-from recoverscore.schemas import TIERS, probability_column, true_probability_column
+from recoverscore.schemas import (
+    TIERS,
+    probability_column,
+    tier_codes,
+    true_probability_column,
+)
 from recoverscore.synthetic import legacy_tier, load_synthetic_config
 
 
 def given_tier_truth(history: pd.DataFrame) -> np.ndarray:
     """True P(recover) under the tier each debt was actually given."""
     truth = history[[true_probability_column(t) for t in TIERS]].to_numpy()
-    codes = pd.Categorical(history["given_tier"], categories=TIERS).codes
+    codes = tier_codes(history["given_tier"])
     return truth[np.arange(len(history)), codes]
 
 
@@ -210,6 +214,8 @@ class Scorecard:
         return design
 
     def fit(self, frame: pd.DataFrame, y: np.ndarray) -> Scorecard:
+        from optbinning import BinningProcess  # heavy (ortools, cvxpy): only when fitting
+
         design = self._design(frame)
         binning = BinningProcess(
             list(design.columns), categorical_variables=self._categorical, max_n_prebins=20
@@ -326,14 +332,15 @@ def evaluate_model(
         "best_iteration": float(model.best_iteration_),
     }
     gains = gains_table(y_test, p_model)
+    importance = model.feature_importance()
     evaluation = Evaluation(
         metrics,
-        tables={"gains": gains, "feature_importance": model.feature_importance()},
+        tables={"gains": gains, "feature_importance": importance},
         figures={
             "calibration": calibration_figure(y_test, {"model": p_model, "scorecard": p_card}),
             "roc": roc_figure(y_test, {"model": p_model, "scorecard": p_card}),
             "gains": gains_figure(gains),
-            "feature_importance": importance_figure(model.feature_importance()),
+            "feature_importance": importance_figure(importance),
         },
     )
     if all(true_probability_column(t) in test.columns for t in TIERS) and "given_tier" in test:
@@ -391,7 +398,7 @@ def policy_comparison(
     decisions["oracle"] = decide(true_cases, settings, costs, "value", capacity={})
     rows = []
     for name, decision in decisions.items():
-        codes = pd.Categorical(decision["recommended_tier"], categories=TIERS).codes
+        codes = tier_codes(decision["recommended_tier"])
         net = true_value[np.arange(len(codes)), codes].mean() * 1000
         shares = np.bincount(codes, minlength=len(TIERS)) / len(codes)
         rows.append(

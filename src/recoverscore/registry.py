@@ -198,12 +198,12 @@ def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
     return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs)
 
 
-def _example_output(package_dir: Path, example: pd.DataFrame) -> pd.DataFrame:
+def _example_output(model: RecoveryModel, example: pd.DataFrame) -> pd.DataFrame:
     """What the pyfunc returns for the example, computed the way serving will compute it."""
     from recoverscore.pyfunc_model import RecoverscorePyfunc  # imported late: it sets MLflow state
 
     scorer = RecoverscorePyfunc()
-    scorer.model = RecoveryModel.load(package_dir)
+    scorer.model = model
     return scorer.predict(None, example)
 
 
@@ -255,14 +255,14 @@ def log_training(
     refused: nothing row-level goes to a tracking server that others may read.
     """
     package_dir = Path(package_dir)
-    RecoveryModel.load(package_dir)  # a broken package fails here, before anything is logged
+    model = RecoveryModel.load(package_dir)  # a broken package fails here, before any logging
     personal = sorted(name for name, table in tables.items() if "debtor_id" in table.columns)
     if personal:
         raise RecoverscoreError(f"tables {personal} have a debtor_id column; log aggregates only")
     uri = uri or tracking_uri()
     client = connect(uri)
     example = input_example()
-    signature = _signature(example, _example_output(package_dir, example))
+    signature = _signature(example, _example_output(model, example))
     try:
         experiment_id = _experiment_id(client, uri)
         with tempfile.TemporaryDirectory() as staging:

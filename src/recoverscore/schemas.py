@@ -32,6 +32,17 @@ CONTACT_STATUSES: tuple[str, ...] = ("reachable", "intermittent", "lost")
 FAILURE_COLUMNS = ["row", "column", "check", "value"]
 
 
+def tier_codes(tiers: object) -> np.ndarray:
+    """Position of each tier name in ``TIERS``; an unknown name is a ``ValueError``."""
+    values = np.asarray(tiers, dtype=object)
+    codes = pd.Series(values.ravel()).map({t: i for i, t in enumerate(TIERS)})
+    unknown = codes.isna().to_numpy()
+    if unknown.any():
+        names = sorted({str(v) for v in values.ravel()[unknown]})
+        raise ValueError(f"unknown tier(s) {names}; expected one of {list(TIERS)}")
+    return codes.to_numpy(dtype=np.intp).reshape(values.shape)
+
+
 def true_probability_column(tier: str) -> str:
     """Column of the synthetic world's true P(recover | row, tier)."""
     return f"p_true_{tier}"

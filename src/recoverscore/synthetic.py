@@ -45,7 +45,13 @@ from pydantic import Field, field_validator, model_validator
 from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
 from recoverscore.costs import CostConfig, load_costs
 from recoverscore.features import days_past_due, is_time_barred
-from recoverscore.schemas import TIERS, Portfolio, SyntheticHistory, true_probability_column
+from recoverscore.schemas import (
+    TIERS,
+    Portfolio,
+    SyntheticHistory,
+    tier_codes,
+    true_probability_column,
+)
 
 SIGNALS: tuple[str, ...] = (
     "age",  # log(1 + days past due / 30)
@@ -536,8 +542,7 @@ def _history(
     propensity = (1 - policy.exploration) * (given == staircase) + policy.exploration / len(TIERS)
 
     truth = true_probabilities(portfolio, config)
-    codes = pd.Categorical(given, categories=TIERS).codes
-    p_given = truth.to_numpy()[np.arange(n), codes]
+    p_given = truth.to_numpy()[np.arange(n), tier_codes(given)]
     recovered = rng.random(n) < p_given
     mean = np.array([config.recovery_share[t].mean for t in given])
     conc = np.array([config.recovery_share[t].concentration for t in given])
