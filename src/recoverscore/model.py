@@ -33,6 +33,7 @@ from recoverscore.config import StrictModel, default_config_path, load_config
 from recoverscore.errors import RecoverscoreError
 from recoverscore.features import DebtorFeatures
 from recoverscore.schemas import TIERS, Portfolio, probability_column, validate
+from recoverscore.tables import write_text
 
 TIER_FEATURE = "tier"
 FORMAT_VERSION = 1
@@ -400,7 +401,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
-        (directory / "model.txt").write_text(text, encoding="utf-8")
+        write_text(text, directory / "model.txt")
         package = {
             "format_version": FORMAT_VERSION,
             "tiers": list(TIERS),
@@ -424,7 +425,8 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
                 for p in ("recoverscore", "lightgbm", "scikit-learn", "pandas", "numpy")
             },
         }
-        (directory / "package.json").write_text(json.dumps(package, indent=2), encoding="utf-8")
+        # package.json last: it names the model's hash, so a package is complete once it lands
+        write_text(json.dumps(package, indent=2), directory / "package.json")
         return directory
 
     @classmethod

@@ -65,16 +65,21 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def write_json(data: object, path: str | Path) -> Path:
-    """Write JSON atomically (for metrics and reports that scripts read)."""
+def write_text(text: str, path: str | Path) -> Path:
+    """Write a UTF-8 text file atomically: readers see the old file or the whole new one."""
     path = Path(path)
     tmp = _temporary(path)
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_json(data: object, path: str | Path) -> Path:
+    """Write JSON atomically (for metrics and reports that scripts read)."""
+    return write_text(json.dumps(data, indent=2, sort_keys=True), path)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
