@@ -120,7 +120,7 @@ class CostConfig(StrictModel):
 
     def court_fees(
         self,
-        tier: np.ndarray,
+        tier: str | np.ndarray,
         principal: ArrayLike,
         amount_recovered: ArrayLike,
         has_attachable_assets: ArrayLike,
@@ -145,14 +145,14 @@ class CostConfig(StrictModel):
 
     def incurred(
         self,
-        tier: np.ndarray,
+        tier: str | np.ndarray,
         principal: ArrayLike,
         amount_recovered: ArrayLike,
         days_past_due: ArrayLike,
         lost_contact: ArrayLike,
         has_attachable_assets: ArrayLike,
     ) -> np.ndarray:
-        """Realised cost of working each case in its tier, given what it recovered.
+        """Realised cost of working each case in its tier (one for all, or one per case).
 
         Every tier pays its handling cost and the commission on the recovery, plus its court fees.
         """

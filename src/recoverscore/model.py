@@ -376,8 +376,10 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             return pd.DataFrame({probability_column(t): p for t in TIERS}, index=X.index)
         design = self._design(X, TIERS[0])  # features once; only the tier changes below
         columns = {}
-        for tier in TIERS:
-            design[TIER_FEATURE] = pd.Categorical([tier] * len(X), categories=list(TIERS))
+        for code, tier in enumerate(TIERS):
+            design[TIER_FEATURE] = pd.Categorical.from_codes(
+                np.full(len(X), code, dtype=np.int8), categories=list(TIERS)
+            )
             raw = self.booster_.predict(design, num_iteration=self.best_iteration_)
             columns[probability_column(tier)] = apply_calibration(self.calibration_, raw)
         return pd.DataFrame(columns, index=X.index)

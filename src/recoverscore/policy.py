@@ -25,6 +25,8 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import AfterValidator, Field, field_validator, model_validator
 from scipy import sparse
 from scipy.optimize import linprog
@@ -236,15 +238,14 @@ def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economic
         p = cases.probabilities[:, j]
         amount = cases.principal * policy.recovery_share[tier]
         discount = (1 + policy.discount_rate) ** (-costs.duration_days[tier] / 365.0)
-        tiers = np.full(n, tier)
         success = costs.incurred(
-            tiers, cases.principal, amount, cases.days, cases.lost, cases.has_assets
+            tier, cases.principal, amount, cases.days, cases.lost, cases.has_assets
         )
         failure = costs.incurred(
-            tiers, cases.principal, 0.0, cases.days, cases.lost, cases.has_assets
+            tier, cases.principal, 0.0, cases.days, cases.lost, cases.has_assets
         )
-        court_success = costs.court_fees(tiers, cases.principal, amount, cases.has_assets)
-        court_failure = costs.court_fees(tiers, cases.principal, 0.0, cases.has_assets)
+        court_success = costs.court_fees(tier, cases.principal, amount, cases.has_assets)
+        court_failure = costs.court_fees(tier, cases.principal, 0.0, cases.has_assets)
         recovery[:, j] = p * amount * discount
         cost[:, j] = p * success + (1 - p) * failure
         court[:, j] = p * court_success + (1 - p) * court_failure
@@ -260,12 +261,31 @@ class Allowed:
     flags: np.ndarray  # text per debt: "CODE;CODE"
 
 
-def _join(parts: list[np.ndarray], n: int) -> np.ndarray:
-    """Join per-debt fragments with ';', skipping empty ones."""
+Text = str | pa.Array  # one text for every debt, or one per debt
+
+
+def _join(parts: list[tuple[np.ndarray, Text]], n: int, separator: str = ";") -> pa.Array:
+    """Per debt, the texts of the parts whose mask is true, joined by ``separator``.
+
+    Vectorised in Arrow: present texts get the separator in front, all are concatenated and the
+    leading separator is cut off (a Python loop per debt cost more than the tier prediction).
+    """
     if not parts:
-        return np.full(n, "", dtype=object)
-    stacked = np.stack(parts, axis=1)
-    return np.array([";".join(p for p in row if p) for row in stacked], dtype=object)
+        return pa.array([""] * n, pa.string())
+    prefixed = [
+        pc.if_else(
+            pa.array(np.asarray(present, dtype=bool)),
+            pc.binary_join_element_wise(separator, text, ""),
+            "",
+        )
+        for present, text in parts
+    ]
+    joined = pc.binary_join_element_wise(*prefixed, "")
+    return pc.utf8_slice_codeunits(joined, len(separator))
+
+
+def _objects(texts: pa.Array) -> np.ndarray:
+    return texts.to_numpy(zero_copy_only=False)
 
 
 def apply_guardrails(cases: Cases, econ: Economics, policy: PolicyConfig) -> Allowed:
@@ -276,11 +296,11 @@ def apply_guardrails(cases: Cases, econ: Economics, policy: PolicyConfig) -> All
         hit = np.asarray(GUARDRAILS[rule.rule](cases, econ), dtype=bool)
         for tier in rule.excludes:
             mask[hit, _TIER_INDEX[tier]] = False
-            reasons.append(np.where(hit, f"{tier}:{rule.code}", ""))
+            reasons.append((hit, f"{tier}:{rule.code}"))
     if not mask.any(axis=1).all():
         raise RecoverscoreError("guardrails in policy.yaml leave some debts no tier at all")
-    flags = [np.where(FLAGS[f.rule](cases, econ), f.code, "") for f in policy.flags]
-    return Allowed(mask, _join(reasons, n), _join(flags, n))
+    flags = [(FLAGS[f.rule](cases, econ), f.code) for f in policy.flags]
+    return Allowed(mask, _objects(_join(reasons, n)), _objects(_join(flags, n)))
 
 
 # --- choosing ------------------------------------------------------------------------------------
@@ -358,19 +378,30 @@ POLICIES = ("value", "matrix")
 
 
 def _why(
-    values: np.ndarray, mask: np.ndarray, chosen: np.ndarray, excluded: np.ndarray, note: np.ndarray
+    values: np.ndarray, mask: np.ndarray, excluded: np.ndarray, note: np.ndarray
 ) -> np.ndarray:
     """One line per debt: the expected net value of each allowed tier and what was removed."""
-    parts = []
-    for j, tier in enumerate(TIERS):
-        text = np.char.add(f"{tier} ", np.char.mod("%.0f", values[:, j]))
-        parts.append(np.where(mask[:, j], text.astype(object), ""))
-    allowed = np.array(
-        [", ".join(p for p in row if p) for row in np.stack(parts, axis=1)], dtype=object
+    n = len(values)
+    amounts = pc.cast(pc.cast(pc.round(pa.array(values.ravel(order="F"))), pa.int64()), pa.string())
+    allowed = _join(
+        [
+            (mask[:, j], pc.binary_join_element_wise(f"{tier} ", amounts[j * n : (j + 1) * n], ""))
+            for j, tier in enumerate(TIERS)
+        ],
+        n,
+        ", ",
     )
-    line = np.char.add("expected net CNY: ", allowed.astype(str)).astype(object)
-    removed = np.where(excluded != "", "; removed " + excluded.astype(str), "")
-    return (line + removed + np.where(note != "", "; " + note.astype(str), "")).astype(object)
+    removed = pc.binary_join_element_wise("removed ", pa.array(excluded, pa.string()), "")
+    line = _join(
+        [
+            (np.ones(n), allowed),
+            (excluded != "", removed),
+            (note != "", pa.array(note, pa.string())),
+        ],
+        n,
+        "; ",
+    )
+    return _objects(pc.binary_join_element_wise("expected net CNY: ", line, ""))
 
 
 def decide(
@@ -415,7 +446,7 @@ def decide(
             **{value_column(t): econ.value[:, j] for j, t in enumerate(TIERS)},
             "excluded_tiers": excluded,
             "flags": allowed.flags,
-            "why": _why(econ.value, mask, chosen, excluded, note),
+            "why": _why(econ.value, mask, excluded, note),
         },
         index=index,
     )

@@ -35,12 +35,12 @@ FAILURE_COLUMNS = ["row", "column", "check", "value"]
 def tier_codes(tiers: object) -> np.ndarray:
     """Position of each tier name in ``TIERS``; an unknown name is a ``ValueError``."""
     values = np.asarray(tiers, dtype=object)
-    codes = pd.Series(values.ravel()).map({t: i for i, t in enumerate(TIERS)})
-    unknown = codes.isna().to_numpy()
+    codes = pd.Categorical(values.ravel(), categories=list(TIERS)).codes.astype(np.intp)
+    unknown = codes < 0
     if unknown.any():
         names = sorted({str(v) for v in values.ravel()[unknown]})
         raise ValueError(f"unknown tier(s) {names}; expected one of {list(TIERS)}")
-    return codes.to_numpy(dtype=np.intp).reshape(values.shape)
+    return codes.reshape(values.shape)
 
 
 def true_probability_column(tier: str) -> str:
