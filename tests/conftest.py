@@ -29,3 +29,15 @@ def world(world_config) -> pd.DataFrame:
 def small_world(world) -> pd.DataFrame:
     """A fresh copy of 300 rows that a test may corrupt."""
     return world.head(300).copy()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A small trained model package (with its drift reference), for scoring tests."""
+    from recoverscore.model import RecoveryModel, load_train_config
+
+    history = generate_frame(4_000, seed=3, as_of=AS_OF)
+    cfg = load_train_config()
+    model = RecoveryModel(cfg.features.transformer(), "given_tier", cfg.model)
+    model.fit(history, history["recovered"].to_numpy(int))
+    return model.save(tmp_path_factory.mktemp("model") / "package")

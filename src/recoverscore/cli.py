@@ -1,11 +1,13 @@
 """The ``recoverscore`` command line: the terminal edge of the library.
 
-Exit codes: 0 success; 1 the data failed validation (the failure table says why); 2 a usage,
-file or configuration error, printed as one line without a traceback.
+Exit codes: 0 success; 1 the data failed validation (for ``score``: some rows were rejected and
+are in the rejects file; the others were scored); 2 a usage, file, model or configuration error,
+printed as one line without a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -397,6 +399,222 @@ def models_command() -> None:
     out.print(table)
     if versions.empty:
         out.print("no registered versions yet: run `recoverscore train`", highlight=False)
+
+
+class PolicyChoice(StrEnum):
+    value = "value"
+    matrix = "matrix"
+
+
+class EngineChoice(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+class LanguageChoice(StrEnum):
+    en = "en"
+    zh = "zh"
+
+
+def _scoring_tables(result) -> tuple[Table, Table | None]:
+    """The run summary: counts that reconcile, and the tier mix with expected net value."""
+    from recoverscore.schemas import TIERS
+
+    stats = result.stats
+    counts = Table("rows in", "scored", "rejected", "reconciled", title="batch scoring")
+    counts.add_row(
+        f"{stats['rows_in']:,}",
+        f"{stats['scored']:,}",
+        f"{stats['rejected']:,}",
+        "yes: every row scored or rejected" if result.reconciled else "NO",
+    )
+    mix = Table("tier", "debts", "share", "expected net CNY", title="recommended tiers")
+    for tier in TIERS:
+        n = stats["tiers"][tier]
+        share = n / stats["scored"] if stats["scored"] else 0.0
+        mix.add_row(tier, f"{n:,}", f"{share:.1%}", _cell(stats["net_value"][tier], False))
+    return counts, mix
+
+
+def _scoring_metrics(result) -> dict[str, float]:
+    stats = result.stats
+    metrics = {
+        "rows_in": stats["rows_in"],
+        "rows_scored": stats["scored"],
+        "rows_rejected": stats["rejected"],
+        "seconds": result.seconds,
+        "rows_per_second": stats["rows_in"] / max(result.seconds, 1e-9),
+    }
+    for tier, n in stats["tiers"].items():
+        metrics[f"share_{tier}"] = n / stats["scored"] if stats["scored"] else 0.0
+        metrics[f"net_value_{tier}"] = stats["net_value"][tier]
+    if result.drift is not None:
+        for row in result.drift.dropna(subset=["psi"]).itertuples(index=False):
+            metrics[f"psi_{row.group}_{row.column}"] = row.psi
+        metrics["psi_max"] = float(result.drift["psi"].max())
+    return metrics
+
+
+def _log_scoring_run(result, loaded, options, engine: str) -> str:
+    from recoverscore import drift, registry
+
+    stats = result.stats
+    tables = {
+        "tier_mix": pd.DataFrame(
+            {
+                "tier": list(stats["tiers"]),
+                "debts": list(stats["tiers"].values()),
+                "expected_net_cny": list(stats["net_value"].values()),
+            }
+        ),
+        "rejects_by_check": pd.DataFrame(
+            {"check": list(stats["checks"]), "rows": list(stats["checks"].values())}
+        ),
+    }
+    figures = {}
+    report = None
+    if result.drift is not None:
+        tables["psi"] = result.drift
+        figures["psi"] = drift.psi_figure(result.drift)
+        report = json.loads(result.report.read_text(encoding="utf-8"))
+    return registry.log_scoring(
+        params={
+            "model_version": loaded.version,
+            "model_uri": loaded.uri if loaded.uri.startswith("models:/") else "local package",
+            "as_of": "file" if options.as_of is None else str(options.as_of.date()),
+            "policy": options.rule,
+            "explain": options.explain,
+            "top_k": options.top_k,
+            "language": options.language,
+            "engine": engine,
+        },
+        metrics=_scoring_metrics(result),
+        tables=tables,
+        figures=figures,
+        report=report,
+    )
+
+
+@app.command("score")
+def score_command(
+    input_path: Path = typer.Option(
+        ..., "--input", help="Portfolio: CSV, Parquet, or a folder of Parquet files."
+    ),
+    output: Path = typer.Option(..., "--output", help="Scored output: .parquet or .csv."),
+    model: str = typer.Option(
+        "champion",
+        "--model",
+        help="champion, challenger, a version number, a models:/ URI or a package folder.",
+    ),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="Rejected rows with reasons (default: <output>.rejects.<ext>)."
+    ),
+    report: Path | None = typer.Option(
+        None, "--drift-report", help="Drift JSON (default: <output>.drift.json)."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Decision date; overrides the file's as_of (default: it, or today)."
+    ),
+    explain_rows: bool = typer.Option(
+        True, "--explain/--no-explain", help="SHAP reasons per debtor (the slow part)."
+    ),
+    top_k: int = typer.Option(3, "--top-k", min=1, help="Reasons per debtor."),
+    rule: PolicyChoice = typer.Option(PolicyChoice.value, "--policy", help="Decision rule."),
+    language: LanguageChoice = typer.Option(LanguageChoice.en, "--language", help="Reasons in."),
+    engine: EngineChoice = typer.Option(EngineChoice.local, "--engine", help="Where to score."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run from its last completed batch."
+    ),
+    batch_size: int = typer.Option(100_000, "--batch-size", min=1, help="Rows per batch."),
+    track: bool = typer.Option(
+        True, "--track/--no-track", help="Log the run's counts, tier mix and drift to MLflow."
+    ),
+) -> None:
+    """Score a portfolio with a registered model: tiers, values, reasons, rejects and drift."""
+    from recoverscore import batch, drift, registry
+    from recoverscore.scoring import Scorer, ScoringOptions
+
+    try:
+        loaded = registry.load_versioned_model(model)
+        options = ScoringOptions(
+            as_of=_date(as_of, "--as-of"),
+            rule=rule.value,
+            explain=explain_rows,
+            top_k=top_k,
+            language=language.value,
+            model_version=loaded.version,
+        )
+        scorer = Scorer(loaded.model, options)
+        with Progress(
+            TextColumn("scoring"),
+            BarColumn(),
+            TextColumn("{task.completed:,} rows"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("rows", total=None, rate="")
+
+            def advance(rows: int) -> None:
+                progress.advance(task, rows)
+                elapsed = progress.tasks[0].elapsed or 0.0
+                done = progress.tasks[0].completed
+                progress.update(task, rate=f"{done / elapsed:,.0f} rows/s" if elapsed else "")
+
+            result = batch.run(
+                input_path,
+                output,
+                scorer,
+                rejects=rejects,
+                report=report,
+                batch_size=batch_size,
+                resume=resume,
+                engine=engine.value,
+                scheduler=scheduler,
+                on_rows=advance,
+            )
+        run_id = _log_scoring_run(result, loaded, options, engine.value) if track else None
+    except RecoverscoreError as error:
+        _fail(str(error))
+    counts, mix = _scoring_tables(result)
+    out.print(counts)
+    out.print(mix)
+    checks = result.stats["checks"]
+    if checks:
+        table = Table("column: check", "rows", title="rejected rows by failed check")
+        for check, n in sorted(checks.items(), key=lambda kv: -kv[1])[:15]:
+            table.add_row(check, f"{n:,}")
+        out.print(table)
+    if result.drift is not None:
+        drifted = result.drift[result.drift["status"] == "drift"]
+        for row in drifted.itertuples(index=False):
+            err.print(
+                f"[bold yellow]warning:[/] {row.group} {row.column} has drifted from training "
+                f"(PSI {row.psi:.2f} > {drift.WARN_PSI})",
+                highlight=False,
+            )
+    seconds = result.stats.get("seconds", {})
+    busy = sum(seconds.values()) or 1.0
+    line = (
+        f"scored {result.stats['scored']:,} of {result.stats['rows_in']:,} rows with model "
+        f"{loaded.version} in {result.seconds:.1f} s "
+        f"({result.stats['rows_in'] / max(result.seconds, 1e-9):,.0f} rows/s; validation "
+        f"{seconds.get('validate', 0.0) / busy:.0%} of scoring time"
+    )
+    if result.resumed_batches:
+        line += f"; {result.resumed_batches} batches kept from the interrupted run"
+    line += f") -> {result.output}; rejects -> {result.rejects}"
+    if result.report is not None:
+        line += f"; drift -> {result.report}"
+    if run_id is not None:
+        line += f"; MLflow run {run_id}"
+    out.print(line, highlight=False, soft_wrap=True)
+    if result.stats["rejected"]:
+        raise typer.Exit(EXIT_INVALID)
 
 
 def main() -> None:

@@ -203,7 +203,7 @@ def _default_reasons() -> ReasonTexts:
     return load_config(default_config_path("reasons.yaml"), ReasonTexts)
 
 
-def _check_language(language: str) -> str:
+def check_language(language: str) -> str:
     if language not in LANGUAGES:
         raise RecoverscoreError(f"unknown language {language!r}; allowed: {list(LANGUAGES)}")
     return language
@@ -398,7 +398,7 @@ def reasons(
     ``contributions(model, frame, tier)`` if the caller already has it, saves computing it again
     (TreeSHAP is by far the slowest step).
     """
-    _check_language(language)
+    check_language(language)
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
         raise RecoverscoreError(f"k must be a whole number of reasons, at least 1 (got {k!r})")
     texts = texts or load_reasons()
@@ -487,7 +487,7 @@ def explanation(
 
     ``display`` adds the values as shown in reasons (for a waterfall's labels).
     """
-    _check_language(language)
+    check_language(language)
     import shap
 
     texts = texts or load_reasons()
@@ -628,7 +628,7 @@ def waterfall_figure(
     ``frame_row`` is a one-row frame or one row (``frame.loc[i]``). Labels are feature labels
     and shown values in ``language``; ids and the frame's index never appear.
     """
-    _check_language(language)
+    check_language(language)
     import matplotlib.pyplot as plt
     import shap
     from matplotlib.backend_bases import FigureCanvasBase

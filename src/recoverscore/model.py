@@ -29,6 +29,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from recoverscore import drift
 from recoverscore.config import StrictModel, default_config_path, load_config
 from recoverscore.errors import RecoverscoreError
 from recoverscore.features import DebtorFeatures
@@ -37,6 +38,7 @@ from recoverscore.tables import write_text
 
 TIER_FEATURE = "tier"
 FORMAT_VERSION = 1
+REFERENCE_ROWS = 50_000  # training rows profiled for drift checks (deciles need no more)
 _EPS = 1e-6
 
 
@@ -268,9 +270,14 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
 
     # -- fitting --
 
-    def _design(self, X: pd.DataFrame, tier: object = None) -> pd.DataFrame:
-        """Feature frame, plus the tier column (from ``tier`` or from ``X``) if tier-aware."""
-        design = self.features_.transform(X)
+    def _design(
+        self, X: pd.DataFrame, tier: object = None, features: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """Feature frame (``features`` if already built), plus the tier column if tier-aware.
+
+        The tier comes from ``tier`` (one name or one per row) or else from ``X``.
+        """
+        design = self.features_.transform(X) if features is None else features.copy(deep=False)
         if self.tier_column is not None:
             values = X[self.tier_column] if tier is None else tier
             if isinstance(values, str):
@@ -337,6 +344,11 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         self.feature_names_ = names
         self.classes_ = np.array([0, 1])
         self.n_training_rows_ = len(X)
+        sample = design.iloc[train_idx].sample(
+            n=min(len(train_idx), REFERENCE_ROWS), random_state=cfg.seed
+        )
+        features = sample.drop(columns=TIER_FEATURE, errors="ignore")
+        self.reference_ = drift.reference(features, self.tier_matrix(features, features))
         return self
 
     # -- predicting --
@@ -369,19 +381,23 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame, tier: object = None) -> np.ndarray:
         return (self.recovery_probability(X, tier) >= 0.5).astype(int)
 
-    def tier_matrix(self, X: pd.DataFrame) -> pd.DataFrame:
-        """One column ``p_<tier>`` per tier: the counterfactual P(recover) under each."""
-        if self.tier_column is None:
-            p = self.recovery_probability(X)
-            return pd.DataFrame({probability_column(t): p for t in TIERS}, index=X.index)
-        design = self._design(X, TIERS[0])  # features once; only the tier changes below
+    def tier_matrix(self, X: pd.DataFrame, features: pd.DataFrame | None = None) -> pd.DataFrame:
+        """One column ``p_<tier>`` per tier: the counterfactual P(recover) under each.
+
+        ``features``: ``features_.transform(X)`` when the caller has it already.
+        """
+        check_is_fitted(self, "booster_")
+        design = self._design(X, TIERS[0], features)  # features once; only the tier changes
         columns = {}
         for code, tier in enumerate(TIERS):
-            design[TIER_FEATURE] = pd.Categorical.from_codes(
-                np.full(len(X), code, dtype=np.int8), categories=list(TIERS)
-            )
-            raw = self.booster_.predict(design, num_iteration=self.best_iteration_)
-            columns[probability_column(tier)] = apply_calibration(self.calibration_, raw)
+            if self.tier_column is not None:
+                design[TIER_FEATURE] = pd.Categorical.from_codes(
+                    np.full(len(X), code, dtype=np.int8), categories=list(TIERS)
+                )
+            if self.tier_column is not None or code == 0:
+                raw = self.booster_.predict(design, num_iteration=self.best_iteration_)
+                p = apply_calibration(self.calibration_, raw)
+            columns[probability_column(tier)] = p
         return pd.DataFrame(columns, index=X.index)
 
     def feature_importance(self) -> pd.DataFrame:
@@ -421,6 +437,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             "calibration_losses": self.calibration_losses_,
             "config": self.config_.model_dump(),
             "n_training_rows": self.n_training_rows_,
+            "reference": self.reference_,
             "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "versions": {
                 p: version(p)
@@ -467,4 +484,5 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         model.feature_names_ = package["feature_names"]
         model.classes_ = np.array([0, 1])
         model.n_training_rows_ = package["n_training_rows"]
+        model.reference_ = package.get("reference")  # packages before drift checks have none
         return model

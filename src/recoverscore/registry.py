@@ -136,20 +136,20 @@ def connect(uri: str | None = None) -> mlflow.MlflowClient:
     return client
 
 
-def _experiment_id(client: mlflow.MlflowClient, uri: str) -> str:
+def _experiment_id(client: mlflow.MlflowClient, uri: str, name: str = EXPERIMENT) -> str:
     """The experiment's id, creating it on first use.
 
     With a SQLite store the artifacts go to ``mlartifacts/`` beside the database file, not to
     MLflow's default ``./mlruns`` in whatever folder the command happened to run from.
     """
-    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
     location = None
     path = _sqlite_path(uri) if uri.startswith("sqlite:") else None
     if path is not None:
         location = (path.resolve().parent / "mlartifacts").as_uri()
-    return client.create_experiment(EXPERIMENT, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location)
 
 
 # --- what gets logged -----------------------------------------------------------------------------
@@ -373,23 +373,52 @@ def _package_dir(model_dir: Path) -> Path:
     return model_dir / relative
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model with the version label scored rows carry: the registry version, or the package's
+    hash for a local folder."""
+
+    model: RecoveryModel
+    version: str
+    uri: str
+
+
 def load_model(ref: str, uri: str | None = None) -> RecoveryModel:
     """Load a model from a local package folder or from the registry (alias, version, URI).
 
     A registry model is downloaded to a temporary folder and rebuilt from its LightGBM text and
     JSON package; nothing is unpickled and nothing is left behind.
     """
+    return load_versioned_model(ref, uri).model
+
+
+def _registered_version(client: mlflow.MlflowClient, model_uri: str) -> str | None:
+    """The version number a ``models:/`` URI names (an alias resolved), else ``None``."""
+    body = model_uri.removeprefix("models:/")
+    if not model_uri.startswith("models:/"):
+        return None
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        return str(client.get_model_version_by_alias(name, alias).version)
+    number = body.partition("/")[2]
+    return number if number.isdigit() else None
+
+
+def load_versioned_model(ref: str, uri: str | None = None) -> LoadedModel:
+    """``load_model`` plus the version label and the URI it came from."""
     local = Path(str(ref))
     if local.is_dir() and (local / "package.json").is_file():
-        return RecoveryModel.load(local)
+        model = RecoveryModel.load(local)
+        return LoadedModel(model, f"sha:{model.fingerprint[:12]}", str(local.resolve()))
     try:
         model_uri = resolve_model_uri(ref)
     except RecoverscoreError:
         if local.is_dir():  # a folder that is not a package: say what it lacks
-            return RecoveryModel.load(local)
+            RecoveryModel.load(local)
         raise
     client = connect(uri)
     _check_registered(client, model_uri)
+    number = _registered_version(client, model_uri)
     with tempfile.TemporaryDirectory() as download:
         try:
             model_dir = mlflow.artifacts.download_artifacts(
@@ -402,7 +431,9 @@ def load_model(ref: str, uri: str | None = None) -> RecoveryModel:
         package = _package_dir(Path(model_dir))
         if not (package / "package.json").is_file():
             raise RecoverscoreError(f"{model_uri} is not a recoverscore model: no package artifact")
-        return RecoveryModel.load(package)
+        model = RecoveryModel.load(package)
+    version = number or f"sha:{model.fingerprint[:12]}"
+    return LoadedModel(model, version, model_uri)
 
 
 def describe_versions(uri: str | None = None) -> pd.DataFrame:
@@ -436,3 +467,46 @@ def describe_versions(uri: str | None = None) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _VERSION_COLUMNS})
     return pd.DataFrame(rows, columns=_VERSION_COLUMNS)
+
+
+# --- scoring runs ---------------------------------------------------------------------------------
+
+SCORING_EXPERIMENT = "recoverscore-scoring"
+
+
+def log_scoring(
+    *,
+    params: dict[str, object],
+    metrics: dict[str, float],
+    tables: dict[str, pd.DataFrame],
+    figures: dict[str, Figure],
+    report: dict | None,
+    uri: str | None = None,
+) -> str:
+    """Log one batch-scoring run (aggregates only) to its own experiment; returns the run id.
+
+    Counts, tier mix, PSI and plots go in; no row, id or file path does: tables keyed by
+    debtor are refused as in ``log_training``.
+    """
+    personal = sorted(name for name, table in tables.items() if "debtor_id" in table.columns)
+    if personal:
+        raise RecoverscoreError(f"tables {personal} have a debtor_id column; log aggregates only")
+    uri = uri or tracking_uri()
+    client = connect(uri)
+    try:
+        experiment_id = _experiment_id(client, uri, SCORING_EXPERIMENT)
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            mlflow.log_params(_flatten(params))
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            for name, table in tables.items():
+                mlflow.log_text(table.to_csv(index=False), f"tables/{name}.csv")
+            for name, figure in figures.items():
+                mlflow.log_figure(figure, f"plots/{name}.png")
+            if report is not None:
+                mlflow.log_dict(report, "drift_report.json")
+            mlflow.set_tags({"kind": "scoring", "recoverscore": version_string()})
+    except MlflowException as error:
+        raise RecoverscoreError(
+            f"logging to MLflow at {uri} failed: {_first_line(error)}"
+        ) from error
+    return run.info.run_id

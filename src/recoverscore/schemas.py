@@ -429,6 +429,7 @@ class ValidationReport:
     valid: pd.DataFrame
     failures: pd.DataFrame
     n_rows: int
+    rows: np.ndarray | None = None  # the input's row numbers, when not 1..n_rows
 
     @property
     def is_valid(self) -> bool:
@@ -438,7 +439,7 @@ class ValidationReport:
     def rejected_rows(self) -> np.ndarray:
         rows = self.failures["row"].dropna().astype(int).unique()
         if self.failures["row"].isna().any():  # a file-level failure rejects every row
-            return np.arange(1, self.n_rows + 1)
+            return np.arange(1, self.n_rows + 1) if self.rows is None else np.sort(self.rows)
         return np.sort(rows)
 
     def reasons(self) -> pd.DataFrame:
@@ -492,14 +493,19 @@ def validate(
     frame: pd.DataFrame,
     model: type[pa.DataFrameModel] = Portfolio,
     as_of: pd.Timestamp | str | None = None,
+    rows: np.ndarray | None = None,
 ) -> ValidationReport:
     """Validate ``frame`` against ``model`` lazily and split it into valid rows and failures.
 
     ``as_of`` fills the ``as_of`` column when the frame has none (a portfolio file usually
-    does not carry its snapshot date). Rows keep their 1-based input row number as index.
+    does not carry its snapshot date). Rows keep their 1-based input row number as index;
+    ``rows`` gives those numbers when the frame is one batch of a larger file.
     """
     frame = frame.reset_index(drop=True)
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    if rows is None:
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    else:
+        frame.index = pd.Index(np.asarray(rows, dtype=np.int64), name="row")
     if as_of is not None and "as_of" not in frame.columns:
         frame = frame.assign(as_of=pd.Timestamp(as_of))
     missing = [c for c in model.to_schema().columns if c not in frame.columns]
@@ -507,7 +513,7 @@ def validate(
         failures = pd.DataFrame(
             {"row": pd.NA, "column": missing, "check": "column_in_dataframe", "value": None}
         )[FAILURE_COLUMNS]
-        return ValidationReport(frame.iloc[0:0], failures, len(frame))
+        return ValidationReport(frame.iloc[0:0], failures, len(frame), rows)
     parsed, cell_failures = parse_columns(frame, model)
     bad_cells = cell_failures["row"].unique()
     readable = parsed.drop(index=bad_cells)
@@ -529,7 +535,7 @@ def validate(
     failures = _concat_failures([cell_failures, schema_failures])
     if not failures.empty:
         failures = failures.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
-    return ValidationReport(valid, failures, len(frame))
+    return ValidationReport(valid, failures, len(frame), rows)
 
 
 # --- documentation generated from the models ----------------------------------------------------
