@@ -12,7 +12,7 @@ import pytest
 import yaml
 from matplotlib.figure import Figure
 
-from recoverscore import registry, schemas
+from recoverscore import registry, schemas, score
 from recoverscore.errors import RecoverscoreError
 from recoverscore.model import RecoveryModel, load_train_config
 from recoverscore.synthetic import generate_frame
@@ -158,14 +158,24 @@ def test_run_records_digest_plots_tables_and_schema(store):
 
 
 @pytest.mark.parametrize("as_text", [False, True], ids=["typed", "iso-strings"])
-def test_pyfunc_matches_package_exactly(store, as_text):
+def test_pyfunc_returns_what_score_returns(store, as_text):
     frame = _portfolio()
     served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
-    out = served.predict(_as_text(frame) if as_text else frame)
-    expected = RecoveryModel.load(store.package).tier_matrix(frame).reset_index(drop=True)
-    assert out.columns.tolist() == ["debtor_id", *PROBABILITIES]
-    assert out["debtor_id"].tolist() == frame["debtor_id"].tolist()
-    pd.testing.assert_frame_equal(out[PROBABILITIES], expected, check_exact=True)
+    out = served.predict(_as_text(frame) if as_text else frame, params={"top_k": 2})
+    expected = score(frame, RecoveryModel.load(store.package), top_k=2)
+    assert out.columns.tolist() == [*schemas.Scored.to_schema().columns, "reason_codes"]
+    assert out["as_of"].tolist() == [AS_OF] * len(frame)
+    pd.testing.assert_frame_equal(
+        out.drop(columns="as_of"), expected.drop(columns="as_of"), check_exact=True
+    )
+
+
+def test_pyfunc_params_switch_explanations_and_language(store):
+    served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
+    quiet = served.predict(_portfolio(rows=5), params={"explain": False, "policy": "matrix"})
+    assert quiet["top_reasons"].isna().all()
+    chinese = served.predict(_portfolio(rows=5), params={"language": "zh"})
+    assert chinese["top_reasons"].str.contains(r"[\u4e00-\u9fff]").all()
 
 
 def test_pyfunc_rejects_unreadable_cells_in_one_line(store):

@@ -40,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from recoverscore import schemas
 from recoverscore.errors import RecoverscoreError
 from recoverscore.model import RecoveryModel
+from recoverscore.scoring import SERVING_PARAMS
 from recoverscore.synthetic import generate_frame
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        inferred = infer_signature(example, output)
+        inferred = infer_signature(example, output, params=SERVING_PARAMS)
     columns = schemas.Portfolio.to_schema().columns
     kinds = schemas.column_kinds(schemas.Portfolio)
     inputs = [
@@ -195,7 +196,7 @@ def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
         )
         for spec in inferred.inputs.inputs
     ]
-    return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs)
+    return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs, params=inferred.params)
 
 
 def _example_output(model: RecoveryModel, example: pd.DataFrame) -> pd.DataFrame:

@@ -64,6 +64,10 @@ class ScoringOptions:
         explain.check_language(self.language)
 
 
+# What a serving request may set in ``params``, with the defaults batch scoring uses.
+SERVING_PARAMS = {"explain": True, "top_k": 3, "language": "en", "policy": "value"}
+
+
 @dataclass
 class Scorer:
     """A model with the settings to score it: what each batch (or Dask worker) needs."""

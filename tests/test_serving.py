@@ -1,0 +1,144 @@
+"""Real time: the registered champion served by `mlflow models serve` answers like batch scoring."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recoverscore import registry
+from recoverscore.cli import app
+from recoverscore.schemas import TIERS, Portfolio, probability_column, value_column
+from recoverscore.synthetic import generate_frame
+from recoverscore.tables import read_table, write_table
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def served(model_dir, tmp_path_factory):
+    """The champion registered in a fresh SQLite store and served on a loopback port."""
+    root = tmp_path_factory.mktemp("serving")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("MLFLOW_REGISTRY_URI", uri)
+        mp.chdir(root)
+        version = registry.log_training(
+            model_dir, params={}, metrics={}, figures={}, tables={}, data_digest="test"
+        ).version
+        registry.promote(version)
+        port = _free_port()
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": uri,
+            "MLFLOW_REGISTRY_URI": uri,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # it runs uvicorn by name
+        }
+        log = (root / "serve.log").open("w")
+        server = subprocess.Popen(
+            [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                "models:/recoverscore@champion",
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-w",
+                "1",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(
+                            "mlflow models serve did not start: " + (root / "serve.log").read_text()
+                        )
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}/invocations", root, version
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+
+
+def test_served_champion_answers_like_batch_scoring(served):
+    url, root, version = served
+    frame = generate_frame(25, seed=99, as_of="2026-06-30")[list(Portfolio.to_schema().columns)]
+    write_table(frame, root / "portfolio.csv")
+    result = CliRunner().invoke(
+        app,
+        ["score", "--input", str(root / "portfolio.csv"), "--output", str(root / "scored.csv"),
+         "--no-track"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    batch = pd.read_csv(root / "scored.csv", dtype={"model_version": str})
+    assert (batch["model_version"] == version).all()
+    rows = read_table(root / "portfolio.csv")  # the request carries the CSV's text cells
+    body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+    status, answer = _post(url, body)
+    assert status == 200, answer
+    online = pd.DataFrame(answer["predictions"])
+    assert online["debtor_id"].tolist() == batch["debtor_id"].tolist()
+    for column in ["recommended_tier", "excluded_tiers", "top_reasons", "reason_codes", "why"]:
+        assert online[column].fillna("").tolist() == batch[column].fillna("").tolist(), column
+    numbers = [*map(probability_column, TIERS), *map(value_column, TIERS), "expected_net_value"]
+    np.testing.assert_allclose(online[numbers], batch[numbers], rtol=1e-9, atol=1e-6)
+
+
+def test_served_model_refuses_a_bad_row_naming_it(served):
+    url, root, _ = served
+    frame = generate_frame(3, seed=5, as_of="2026-06-30")[list(Portfolio.to_schema().columns)]
+    write_table(frame, root / "bad.csv")
+    rows = read_table(root / "bad.csv")
+    rows.loc[1, "due_date"] = "someday"
+    status, answer = _post(
+        url, {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+    )
+    assert status == 400
+    assert "row 2 due_date" in answer["message"]
