@@ -20,15 +20,18 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The main job on the embedded default: a synthetic labelled portfolio, validated and described;
-# a model trained on it, evaluated against the scorecard and the Bayes limit, and registered in
-# MLflow (SQLite file mlflow.db in this folder; set MLFLOW_TRACKING_URI for a shared server).
+# a model trained on it, evaluated against the scorecard and the Bayes limit, registered in
+# MLflow (SQLite file mlflow.db in this folder; set MLFLOW_TRACKING_URI for a shared server) and
+# promoted to champion; then the daily batch job: the sample portfolio scored from the registry.
 demo: $(STAMP)
 	mkdir -p $(DEMO)
 	$(BIN)/recoverscore generate --rows 200000 --seed $(SEED) --as-of $(AS_OF) --out $(DEMO)/history.parquet
 	$(BIN)/recoverscore validate $(DEMO)/history.parquet
 	$(BIN)/recoverscore describe $(DEMO)/history.parquet
 	$(BIN)/recoverscore train --data $(DEMO)/history.parquet --out $(DEMO)/model
+	$(BIN)/recoverscore promote challenger
 	$(BIN)/recoverscore models
+	$(BIN)/recoverscore score --model champion --input data/synthetic/sample.csv --output $(DEMO)/scored.csv
 
 # Lint, then the test suite. pytest exits 5 when it collected no test: that is a failure too.
 test: $(STAMP)

@@ -260,6 +260,8 @@ def test_resolve_model_uri():
 def test_promote_unknown_version(store):
     with pytest.raises(RecoverscoreError, match="model recoverscore has no version 99"):
         registry.promote(99)
+    with pytest.raises(RecoverscoreError, match="has no version best"):
+        registry.promote("best")
 
 
 def test_load_unknown_version_or_alias(store):

@@ -55,7 +55,7 @@ def served(model_dir, tmp_path_factory):
         version = registry.log_training(
             model_dir, params={}, metrics={}, figures={}, tables={}, data_digest="test"
         ).version
-        registry.promote(version)
+        assert registry.promote("challenger") == version  # crown the challenger
         port = _free_port()
         env = {
             **os.environ,

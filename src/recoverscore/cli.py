@@ -361,18 +361,20 @@ def train_command(
 
 @app.command("promote")
 def promote_command(
-    version: str = typer.Argument(..., help="Registered version to promote."),
+    version: str = typer.Argument(
+        ..., help="Registered version to promote, or an alias (e.g. challenger)."
+    ),
     alias: str = typer.Option("champion", "--alias", help="Alias to move onto the version."),
 ) -> None:
     """Move the ``champion`` alias (or another) onto a registered model version."""
     from recoverscore import registry
 
     try:
-        registry.promote(version, alias)
+        number = registry.promote(version, alias)
     except RecoverscoreError as error:
         _fail(str(error))
     out.print(
-        f"{registry.MODEL_NAME} version {version} is now @{alias}", highlight=False, soft_wrap=True
+        f"{registry.MODEL_NAME} version {number} is now @{alias}", highlight=False, soft_wrap=True
     )
 
 

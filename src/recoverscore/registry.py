@@ -316,17 +316,25 @@ def version_string() -> str:
 # --- the registry ---------------------------------------------------------------------------------
 
 
-def promote(version: str | int, alias: str = "champion", uri: str | None = None) -> None:
-    """Point ``alias`` (by default ``champion``, what scoring uses) at a registered version."""
+def promote(version: str | int, alias: str = "champion", uri: str | None = None) -> str:
+    """Point ``alias`` (by default ``champion``, what scoring uses) at a registered version.
+
+    ``version`` is a number or another alias (``promote("challenger")`` crowns the challenger).
+    Returns the version number promoted.
+    """
     client = connect(uri)
-    number = str(version).strip()
+    ref = str(version).strip()
     try:
-        if not number.isdigit():
-            raise MlflowException(f"not a version number: {number!r}")
-        client.get_model_version(MODEL_NAME, number)
+        if ref.isdigit():
+            number = str(client.get_model_version(MODEL_NAME, ref).version)
+        elif ref in ALIASES:
+            number = str(client.get_model_version_by_alias(MODEL_NAME, ref).version)
+        else:
+            raise MlflowException(f"not a version number or alias: {ref!r}")
     except MlflowException:
         raise RecoverscoreError(f"model {MODEL_NAME} has no version {version}") from None
     client.set_registered_model_alias(MODEL_NAME, alias, number)
+    return number
 
 
 def resolve_model_uri(ref: str) -> str:
