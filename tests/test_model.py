@@ -122,6 +122,19 @@ def test_tier_matrix_and_predict_proba_agree(model, split):
     assert matrix.nunique().min() > 10  # the tier changes the answer
 
 
+def test_tier_matrix_is_lightgbms_own_dataframe_prediction(model, split):
+    """The float-matrix fast path gives LightGBM's DataFrame answer exactly, unseen levels too."""
+    test = split[1].head(400).copy()
+    test.iloc[:50, test.columns.get_loc("region")] = "atlantis"  # unseen: missing in the model
+    test.iloc[50:60, test.columns.get_loc("industry")] = None
+    matrix = model.tier_matrix(test)
+    for tier in TIERS:
+        design = model._design(test, tier)
+        raw = model.booster_.predict(design, num_iteration=model.best_iteration_)
+        expected = apply_calibration(model.calibration_, raw)
+        np.testing.assert_array_equal(matrix[probability_column(tier)].to_numpy(), expected)
+
+
 def test_save_load_gives_identical_predictions_and_holds_no_pickle(model, split, tmp_path):
     model.save(tmp_path / "pkg")
     assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["model.txt", "package.json"]
