@@ -249,6 +249,10 @@ class _ScoredBase(pa.DataFrameModel):
         nullable=True,
         description="Reason texts behind the recommendation, joined by a vertical bar",
     )
+    reason_codes: Series[str] = pa.Field(
+        nullable=True,
+        description="Reason codes, CODE+ raising and CODE- lowering recovery, joined by ;",
+    )
     flags: Series[str] = pa.Field(
         nullable=True, description="Routing flags joined by ; (e.g. DIALECT_STAFF)"
     )

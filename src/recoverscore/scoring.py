@@ -25,14 +25,14 @@ from recoverscore.errors import RecoverscoreError
 from recoverscore.model import RecoveryModel
 from recoverscore.schemas import TIERS, Portfolio, Scored, column_kinds, validate
 
-OUTPUT_COLUMNS = [*Scored.to_schema().columns, "reason_codes"]
+OUTPUT_COLUMNS = list(Scored.to_schema().columns)
 REJECT_COLUMNS = ["row", "reasons"]  # then the input's own columns, as text
 _ARROW_TYPES = {"str": pa.string(), "float": pa.float64(), "date": pa.date32()}
 
 
 def output_schema() -> pa.Schema:
     """Arrow types of the scored output, fixed so every batch and every engine write alike."""
-    kinds = {**column_kinds(Scored), "reason_codes": "str"}
+    kinds = column_kinds(Scored)
     return pa.schema([(name, _ARROW_TYPES[kinds[name]]) for name in OUTPUT_COLUMNS])
 
 
