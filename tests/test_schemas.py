@@ -191,6 +191,7 @@ def test_scored_schema_has_every_tier_and_rejects_recommending_an_excluded_tier(
         "expected_net_value": [10.0, 5.0],
         "excluded_tiers": ["litigation:TIME_BARRED;payment_order:TIME_BARRED", ""],
         "top_reasons": ["", ""],
+        "reason_codes": ["", ""],
         "flags": ["", ""],
         "why": ["", ""],
         **{probability_column(t): [0.5, 0.5] for t in TIERS},
