@@ -367,3 +367,14 @@ def test_cli_other_fatal_errors(model_dir, portfolio, tmp_path):
         "--model", tmp_path, "--input", tmp_path / "in.parquet", "--output", tmp_path / "o.csv"
     )
     assert result.exit_code == EXIT_ERROR and "not a recoverscore model package" in result.output
+
+
+def test_excel_csv_with_a_byte_order_mark_scores(model, portfolio, tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM, which must not become part of the first header."""
+    write_table(portfolio.head(30), tmp_path / "plain.csv")
+    text = (tmp_path / "plain.csv").read_text(encoding="utf-8")
+    (tmp_path / "excel.csv").write_text(text, encoding="utf-8-sig")
+    result = batch.run(tmp_path / "excel.csv", tmp_path / "out.parquet", scorer(model))
+    assert result.stats["scored"] == 30
+    ids = pd.read_parquet(result.output)["debtor_id"]
+    assert ids.tolist() == portfolio["debtor_id"].head(30).tolist()

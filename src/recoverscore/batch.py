@@ -106,7 +106,8 @@ class Source:
         try:
             if self.format == "parquet":
                 return list(ds.dataset(self._files(), format="parquet").schema.names)
-            with self.path.open(encoding="utf-8", newline="") as handle:
+            # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark (Arrow skips it too)
+            with self.path.open(encoding="utf-8-sig", newline="") as handle:
                 header = next(csv.reader(handle), None)
         except UnicodeDecodeError as error:
             raise _read_error(self.path, error) from None
