@@ -378,3 +378,16 @@ def test_excel_csv_with_a_byte_order_mark_scores(model, portfolio, tmp_path):
     assert result.stats["scored"] == 30
     ids = pd.read_parquet(result.output)["debtor_id"]
     assert ids.tolist() == portfolio["debtor_id"].head(30).tolist()
+
+
+def test_unreachable_dask_scheduler_is_one_clear_error(model, portfolio, tmp_path):
+    write_table(portfolio.head(20), tmp_path / "in.parquet")
+    with pytest.raises(RecoverscoreError, match="cannot connect to the Dask scheduler at tcp://"):
+        batch.run(
+            tmp_path / "in.parquet",
+            tmp_path / "out.parquet",
+            scorer(model),
+            engine="dask",
+            scheduler="tcp://127.0.0.1:1",
+        )
+    assert not (tmp_path / "out.parquet").exists()

@@ -436,13 +436,13 @@ def tier_mix(
 
 def tier_mix_figure(mix: pd.DataFrame, title: str = "Recommended tier by aging bucket") -> Figure:
     """Stacked bars: how the recommended tiers split within each aging bucket."""
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(8.5, 4.5))
     ax = fig.subplots()
     bottom = np.zeros(len(mix))
     for tier in mix.columns:
         ax.bar(mix.index.astype(str), mix[tier], bottom=bottom, label=tier)
         bottom += mix[tier].to_numpy()
     ax.set(ylabel="share of debts", title=title, ylim=(0, 1))
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside, not over, bars
     fig.tight_layout()
     return fig
