@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -41,3 +42,10 @@ def model_dir(tmp_path_factory) -> Path:
     model = RecoveryModel(cfg.features.transformer(), "given_tier", cfg.model)
     model.fit(history, history["recovered"].to_numpy(int))
     return model.save(tmp_path_factory.mktemp("model") / "package")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for test servers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

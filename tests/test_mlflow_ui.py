@@ -17,7 +17,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ import pytest
 import yaml
 
 from recoverscore.config import default_config_path
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -135,12 +134,6 @@ def screenshot_after(page: Page, name: str) -> Iterator[None]:
 # --- the tracking server --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
@@ -172,7 +165,7 @@ def _start_server(root: Path, log: Path) -> tuple[subprocess.Popen, str]:
     (say, the port was taken in between) is noticed at once and started again on another port.
     """
     for _attempt in range(3):
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [
             str(BIN / "mlflow"),

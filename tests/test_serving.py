@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,9 @@ from recoverscore.cli import app
 from recoverscore.schemas import TIERS, Portfolio, probability_column, value_column
 from recoverscore.synthetic import generate_frame
 from recoverscore.tables import read_table, write_table
+from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
@@ -56,7 +50,7 @@ def served(model_dir, tmp_path_factory):
             model_dir, params={}, metrics={}, figures={}, tables={}, data_digest="test"
         ).version
         assert registry.promote("challenger") == version  # crown the challenger
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "MLFLOW_TRACKING_URI": uri,

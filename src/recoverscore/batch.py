@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -286,10 +285,8 @@ class JobResult:
     report: Path | None
     stats: dict
     drift: pd.DataFrame | None
-    batches: int
     resumed_batches: int
     seconds: float
-    engine: str = "local"
 
     @property
     def reconciled(self) -> bool:
@@ -352,9 +349,7 @@ def _part(work: Path, index: int, kind: str) -> Path:
 
 def _save_batch(work: Path, index: int, result: BatchResult) -> None:
     """Scored rows, rejects, then the counts JSON that marks the batch complete."""
-    table = pa.Table.from_pandas(result.scored, preserve_index=False).cast(output_schema())
-    pq.write_table(table, _part(work, index, "scored.parquet.tmp"))
-    os.replace(_part(work, index, "scored.parquet.tmp"), _part(work, index, "scored.parquet"))
+    write_table(result.scored, _part(work, index, "scored.parquet"), schema=output_schema())
     if len(result.rejects):
         write_table(result.rejects, _part(work, index, "rejects.parquet"))
     write_json(result.stats, _part(work, index, "json"))
@@ -453,10 +448,8 @@ def run(
         report=report,
         stats=stats,
         drift=drift_table,
-        batches=len(indices),
         resumed_batches=resumed,
         seconds=time.perf_counter() - started,
-        engine=engine,
     )
 
 

@@ -81,8 +81,9 @@ class Scorer:
     def texts(self) -> explain.ReasonTexts:
         return explain.load_reasons()
 
-    @property
+    @cached_property
     def version(self) -> str:
+        """The label scored rows carry (hashing the model text costs a few ms: once)."""
         return self.options.model_version or f"sha:{self.model.fingerprint[:12]}"
 
     def score_valid(

@@ -82,19 +82,21 @@ def write_json(data: object, path: str | Path) -> Path:
     return write_text(json.dumps(data, indent=2, sort_keys=True), path)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+def write_table(frame: pd.DataFrame, path: str | Path, schema: pa.Schema | None = None) -> Path:
     """Write one frame atomically."""
-    return write_chunks([frame], path)
+    return write_chunks([frame], path, schema=schema)
 
 
 def write_chunks(
     chunks: Iterable[pd.DataFrame],
     path: str | Path,
     on_chunk: Callable[[int], None] | None = None,
+    schema: pa.Schema | None = None,
 ) -> Path:
     """Stream frames into one CSV or Parquet file, atomically; ``on_chunk(rows)`` per chunk.
 
-    Dates are written as ISO dates in CSV; Parquet keeps every type.
+    Dates are written as ISO dates in CSV; Parquet keeps every type, cast to ``schema`` when
+    given (else to the first chunk's).
     """
     path = Path(path)
     fmt = table_format(path)
@@ -109,7 +111,7 @@ def write_chunks(
             if fmt == "parquet":
                 table = pa.Table.from_pandas(chunk, preserve_index=False)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = pq.ParquetWriter(tmp, schema or table.schema)
                 writer.write_table(table.cast(writer.schema))
             else:
                 chunk.to_csv(
