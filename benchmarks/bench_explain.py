@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 
-from recoverscore.explain import contributions, reasons
-from recoverscore.model import RecoveryModel, load_train_config
-from recoverscore.synthetic import generate_frame
+from recoverscore.data.synthetic import generate_frame
+from recoverscore.modelling.explain import contributions, reasons
+from recoverscore.modelling.model import RecoveryModel, load_train_config
 from timing import timed
 
 

@@ -16,9 +16,14 @@ import argparse
 import lightgbm as lgb
 from sklearn.metrics import roc_auc_score
 
-from recoverscore.evaluate import Scorecard, bayes_limit_auc, binary_metrics, truth_metrics
-from recoverscore.model import RecoveryModel, load_train_config
-from recoverscore.synthetic import generate_frame
+from recoverscore.data.synthetic import generate_frame
+from recoverscore.modelling.evaluate import (
+    Scorecard,
+    bayes_limit_auc,
+    binary_metrics,
+    truth_metrics,
+)
+from recoverscore.modelling.model import RecoveryModel, load_train_config
 from timing import timed
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 
-from recoverscore import explain
-from recoverscore.costs import load_costs
-from recoverscore.evaluate import policy_comparison
-from recoverscore.model import RecoveryModel, load_train_config
-from recoverscore.policy import Cases, decide, load_policy_config
-from recoverscore.synthetic import generate_frame
+from recoverscore.data.costs import load_costs
+from recoverscore.data.synthetic import generate_frame
+from recoverscore.modelling import explain
+from recoverscore.modelling.evaluate import policy_comparison
+from recoverscore.modelling.model import RecoveryModel, load_train_config
+from recoverscore.strategy.policy import Cases, decide, load_policy_config
 from timing import timed
 
 

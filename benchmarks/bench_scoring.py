@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from recoverscore.model import RecoveryModel, load_train_config
-from recoverscore.schemas import TIERS, Portfolio
-from recoverscore.scoring import Scorer, ScoringOptions
-from recoverscore.synthetic import generate_frame
+from recoverscore.data.schemas import TIERS, Portfolio
+from recoverscore.data.synthetic import generate_frame
+from recoverscore.modelling.model import RecoveryModel, load_train_config
+from recoverscore.scoring.pipeline import Scorer, ScoringOptions
 from timing import best_of, timed
 
 BIN = Path(sys.executable).parent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recoverscore.synthetic import generate_frame, load_synthetic_config
+from recoverscore.data.synthetic import generate_frame, load_synthetic_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "synthetic"
@@ -35,7 +35,7 @@ def small_world(world) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     """A small trained model package (with its drift reference), for scoring tests."""
-    from recoverscore.model import RecoveryModel, load_train_config
+    from recoverscore.modelling.model import RecoveryModel, load_train_config
 
     history = generate_frame(4_000, seed=3, as_of=AS_OF)
     cfg = load_train_config()

@@ -19,14 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from recoverscore import batch, drift
 from recoverscore.cli import EXIT_ERROR, EXIT_INVALID, app
+from recoverscore.data.schemas import TIERS, Portfolio, probability_column
+from recoverscore.data.synthetic import generate_frame
+from recoverscore.data.tables import read_table, write_table
 from recoverscore.errors import RecoverscoreError
-from recoverscore.model import RecoveryModel
-from recoverscore.schemas import TIERS, Portfolio, probability_column
-from recoverscore.scoring import OUTPUT_COLUMNS, Scorer, ScoringOptions, score
-from recoverscore.synthetic import generate_frame
-from recoverscore.tables import read_table, write_table
+from recoverscore.modelling.model import RecoveryModel
+from recoverscore.scoring import batch, drift
+from recoverscore.scoring.pipeline import OUTPUT_COLUMNS, Scorer, ScoringOptions, score
 
 AS_OF = "2026-06-30"
 PORTFOLIO = list(Portfolio.to_schema().columns)

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from recoverscore.cli import EXIT_ERROR, EXIT_INVALID, app
-from recoverscore.schemas import Portfolio
-from recoverscore.tables import read_table
+from recoverscore.data.schemas import Portfolio
+from recoverscore.data.tables import read_table
 from tests.conftest import SAMPLE_DIR
 
 runner = CliRunner()

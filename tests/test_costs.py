@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recoverscore.config import parse_config
-from recoverscore.costs import CostConfig, load_costs
+from recoverscore.data.costs import CostConfig, load_costs
 from recoverscore.errors import RecoverscoreError
 
 # DOMAIN.md, art. 13: (lower, upper, rate) of each part of the claim above the flat 10,000.

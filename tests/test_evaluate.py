@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 
-from recoverscore.evaluate import (
+from recoverscore.data.schemas import TIERS
+from recoverscore.modelling.evaluate import (
     binary_metrics,
     calibration_figure,
     expected_calibration_error,
@@ -19,7 +20,6 @@ from recoverscore.evaluate import (
     ks_statistic,
     roc_figure,
 )
-from recoverscore.schemas import TIERS
 
 
 def brute_force_auc(y: np.ndarray, p: np.ndarray) -> float:

@@ -14,8 +14,10 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from recoverscore.config import default_config_path
+from recoverscore.data.schemas import TIERS
+from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.explain import (
+from recoverscore.modelling.explain import (
     BASE_VALUE,
     LANGUAGES,
     beeswarm_figure,
@@ -25,10 +27,8 @@ from recoverscore.explain import (
     reasons,
     waterfall_figure,
 )
-from recoverscore.features import STANDARD_FEATURES
-from recoverscore.model import TIER_FEATURE, RecoveryModel, load_train_config
-from recoverscore.schemas import TIERS
-from recoverscore.synthetic import generate_frame
+from recoverscore.modelling.features import STANDARD_FEATURES
+from recoverscore.modelling.model import TIER_FEATURE, RecoveryModel, load_train_config
 
 AS_OF = "2026-06-30"
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -13,9 +13,9 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
+from recoverscore.data.schemas import TIERS, true_probability_column
 from recoverscore.errors import RecoverscoreError
-from recoverscore.features import AGING_BUCKETS, DebtorFeatures, FeatureFrame
-from recoverscore.schemas import TIERS, true_probability_column
+from recoverscore.modelling.features import AGING_BUCKETS, DebtorFeatures, FeatureFrame
 
 GROUND_TRUTH = [true_probability_column(t) for t in TIERS] + [
     "recovered",

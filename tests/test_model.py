@@ -11,10 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
+from recoverscore.data.schemas import TIERS, probability_column
+from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.evaluate import Scorecard, binary_metrics, truth_metrics
-from recoverscore.features import STANDARD_FEATURES
-from recoverscore.model import (
+from recoverscore.modelling.evaluate import Scorecard, binary_metrics, truth_metrics
+from recoverscore.modelling.features import STANDARD_FEATURES
+from recoverscore.modelling.model import (
     RecoveryModel,
     TrainConfig,
     apply_calibration,
@@ -22,8 +24,6 @@ from recoverscore.model import (
     load_train_config,
     prepare_training_data,
 )
-from recoverscore.schemas import TIERS, probability_column
-from recoverscore.synthetic import generate_frame
 
 CONFIG = load_train_config()
 

@@ -11,9 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recoverscore.config import parse_config
-from recoverscore.costs import load_costs
+from recoverscore.data.costs import load_costs
+from recoverscore.data.schemas import TIERS, probability_column
+from recoverscore.data.synthetic import generate_frame, legacy_tier, load_synthetic_config
 from recoverscore.errors import RecoverscoreError
-from recoverscore.policy import (
+from recoverscore.strategy.policy import (
     Cases,
     PolicyConfig,
     assign_with_capacity,
@@ -24,8 +26,6 @@ from recoverscore.policy import (
     fall_back,
     load_policy_config,
 )
-from recoverscore.schemas import TIERS, probability_column
-from recoverscore.synthetic import generate_frame, legacy_tier, load_synthetic_config
 
 POLICY = load_policy_config()
 COSTS = load_costs()

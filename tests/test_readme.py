@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from recoverscore.schemas import History, Portfolio, Scored, SyntheticHistory, schema_reference
+from recoverscore.data.schemas import History, Portfolio, Scored, SyntheticHistory, schema_reference
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = {

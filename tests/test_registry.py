@@ -12,10 +12,11 @@ import pytest
 import yaml
 from matplotlib.figure import Figure
 
-from recoverscore import registry, schemas, score
+from recoverscore import registry, score
+from recoverscore.data import schemas
+from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.model import RecoveryModel, load_train_config
-from recoverscore.synthetic import generate_frame
+from recoverscore.modelling.model import RecoveryModel, load_train_config
 
 AS_OF = "2026-06-30"
 PROBABILITIES = [schemas.probability_column(t) for t in schemas.TIERS]

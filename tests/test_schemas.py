@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recoverscore.schemas import (
+from recoverscore.data.schemas import (
     TIERS,
     History,
     Portfolio,

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from recoverscore import score
+from recoverscore.data.schemas import TIERS, Portfolio, Scored, probability_column, validate
+from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.model import RecoveryModel, load_train_config
-from recoverscore.schemas import TIERS, Portfolio, Scored, probability_column, validate
-from recoverscore.synthetic import generate_frame
+from recoverscore.modelling.model import RecoveryModel, load_train_config
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from recoverscore import registry
 from recoverscore.cli import app
-from recoverscore.schemas import TIERS, Portfolio, probability_column, value_column
-from recoverscore.synthetic import generate_frame
-from recoverscore.tables import read_table, write_table
+from recoverscore.data.schemas import TIERS, Portfolio, probability_column, value_column
+from recoverscore.data.synthetic import generate_frame
+from recoverscore.data.tables import read_table, write_table
 from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent

@@ -9,19 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recoverscore.config import parse_config
-from recoverscore.costs import load_costs
-from recoverscore.errors import RecoverscoreError
-from recoverscore.evaluate import bayes_limit_auc, given_tier_truth, history_buckets
-from recoverscore.features import AGING_BUCKETS, is_time_barred
-from recoverscore.schemas import TIERS, SyntheticHistory, true_probability_column, validate
-from recoverscore.synthetic import (
+from recoverscore.data.costs import load_costs
+from recoverscore.data.schemas import TIERS, SyntheticHistory, true_probability_column, validate
+from recoverscore.data.synthetic import (
     SyntheticConfig,
     generate_frame,
     legacy_tier,
     true_probabilities,
     voluntary_probability,
 )
-from recoverscore.tables import read_table
+from recoverscore.data.tables import read_table
+from recoverscore.errors import RecoverscoreError
+from recoverscore.modelling.evaluate import bayes_limit_auc, given_tier_truth, history_buckets
+from recoverscore.modelling.features import AGING_BUCKETS, is_time_barred
 from tests.conftest import AS_OF, SAMPLE_DIR
 
 P = {t: true_probability_column(t) for t in TIERS}
@@ -238,7 +238,7 @@ _CACHE: dict[str, object] = {}
 
 
 def _config() -> SyntheticConfig:
-    from recoverscore.synthetic import load_synthetic_config
+    from recoverscore.data.synthetic import load_synthetic_config
 
     return _CACHE.setdefault("config", load_synthetic_config())
 

@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from recoverscore import schemas
+from recoverscore.data import schemas
+from recoverscore.data.synthetic import generate, load_synthetic_config
+from recoverscore.data.tables import read_table, table_format, write_chunks, write_json
 from recoverscore.errors import RecoverscoreError
-from recoverscore.synthetic import generate, load_synthetic_config
-from recoverscore.tables import read_table, table_format, write_chunks, write_json
 
 EXIT_INVALID = 1
 EXIT_ERROR = 2
@@ -196,7 +196,7 @@ def describe_command(
             )
     except RecoverscoreError as error:
         _fail(str(error))
-    from recoverscore.evaluate import history_summary  # loads LightGBM and matplotlib
+    from recoverscore.modelling.evaluate import history_summary  # loads LightGBM and matplotlib
 
     summary = history_summary(report.valid)
     out.print(_frame_table(summary["by_tier"], "recovery by given tier", "tier"))
@@ -248,10 +248,10 @@ _SHORT_HEADERS = {
 def _compare_policies(model, test: pd.DataFrame, evaluation) -> pd.DataFrame | None:
     """On synthetic truth: the policy comparison, tier mix and SHAP plots, added to the
     evaluation."""
-    from recoverscore import explain
-    from recoverscore.costs import load_costs
-    from recoverscore.evaluate import policy_comparison, tier_mix, tier_mix_figure
-    from recoverscore.policy import load_policy_config
+    from recoverscore.data.costs import load_costs
+    from recoverscore.modelling import explain
+    from recoverscore.modelling.evaluate import policy_comparison, tier_mix, tier_mix_figure
+    from recoverscore.strategy.policy import load_policy_config
 
     if "bayes_limit_auc" not in evaluation.metrics:
         return None
@@ -295,8 +295,8 @@ def train_command(
 ) -> None:
     """Train the recovery model, evaluate it, save the package and register it in MLflow."""
     from recoverscore import registry
-    from recoverscore.evaluate import evaluate_model
-    from recoverscore.model import (
+    from recoverscore.modelling.evaluate import evaluate_model
+    from recoverscore.modelling.model import (
         RecoveryModel,
         data_digest,
         load_train_config,
@@ -420,7 +420,7 @@ class LanguageChoice(StrEnum):
 
 def _scoring_tables(result) -> tuple[Table, Table | None]:
     """The run summary: counts that reconcile, and the tier mix with expected net value."""
-    from recoverscore.schemas import TIERS
+    from recoverscore.data.schemas import TIERS
 
     stats = result.stats
     counts = Table("rows in", "scored", "rejected", "reconciled", title="batch scoring")
@@ -458,7 +458,8 @@ def _scoring_metrics(result) -> dict[str, float]:
 
 
 def _log_scoring_run(result, loaded, options, engine: str) -> str:
-    from recoverscore import drift, registry
+    from recoverscore import registry
+    from recoverscore.scoring import drift
 
     stats = result.stats
     tables = {
@@ -536,8 +537,9 @@ def score_command(
     ),
 ) -> None:
     """Score a portfolio with a registered model: tiers, values, reasons, rejects and drift."""
-    from recoverscore import batch, drift, registry
-    from recoverscore.scoring import Scorer, ScoringOptions
+    from recoverscore import registry
+    from recoverscore.scoring import batch, drift
+    from recoverscore.scoring.pipeline import Scorer, ScoringOptions
 
     try:
         loaded = registry.load_versioned_model(model)

@@ -13,8 +13,8 @@ from typing import Annotated, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from recoverscore.data.schemas import TIERS
 from recoverscore.errors import RecoverscoreError
-from recoverscore.schemas import TIERS
 
 # The repository's configs/ folder, linked into the package so installed copies carry it too.
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"

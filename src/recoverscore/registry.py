@@ -37,11 +37,11 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from sqlalchemy.exc import SQLAlchemyError
 
-from recoverscore import schemas
+from recoverscore.data import schemas
+from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.model import RecoveryModel
-from recoverscore.scoring import SERVING_PARAMS
-from recoverscore.synthetic import generate_frame
+from recoverscore.modelling.model import RecoveryModel
+from recoverscore.scoring.pipeline import SERVING_PARAMS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,7 +50,7 @@ MODEL_NAME = "recoverscore"
 EXPERIMENT = "recoverscore"
 ALIASES = ("champion", "challenger")
 
-_PYFUNC_FILE = Path(__file__).resolve().with_name("pyfunc_model.py")
+_PYFUNC_FILE = Path(__file__).resolve().parent / "scoring" / "pyfunc_model.py"
 _PACKAGE_FILES = ("model.txt", "package.json")  # what RecoveryModel.save writes, nothing else
 _CONNECT_TIMEOUT = 5.0  # seconds; MLflow's own client retries for minutes before giving up
 _EXAMPLE_AS_OF = "2026-06-30"
@@ -201,7 +201,9 @@ def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
 
 def _example_output(model: RecoveryModel, example: pd.DataFrame) -> pd.DataFrame:
     """What the pyfunc returns for the example, computed the way serving will compute it."""
-    from recoverscore.pyfunc_model import RecoverscorePyfunc  # imported late: it sets MLflow state
+    from recoverscore.scoring.pyfunc_model import (
+        RecoverscorePyfunc,  # imported late: it sets MLflow state
+    )
 
     scorer = RecoverscorePyfunc()
     scorer.model = model

@@ -35,10 +35,11 @@ import pyarrow.csv as pv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from recoverscore import drift
+from recoverscore.data.schemas import Portfolio
+from recoverscore.data.tables import table_format, write_chunks, write_json, write_table
 from recoverscore.errors import RecoverscoreError
-from recoverscore.schemas import Portfolio
-from recoverscore.scoring import (
+from recoverscore.scoring import drift
+from recoverscore.scoring.pipeline import (
     REJECT_COLUMNS,
     BatchResult,
     Scorer,
@@ -46,7 +47,6 @@ from recoverscore.scoring import (
     merge_stats,
     output_schema,
 )
-from recoverscore.tables import table_format, write_chunks, write_json, write_table
 
 BATCH_SIZE = 100_000
 ENGINES = ("local", "dask")
@@ -405,7 +405,7 @@ def run(
     duplicates = duplicate_hashes(source, batch_size)
     batches = source.batches(batch_size)
     if engine == "dask":
-        from recoverscore.distributed import score_on_dask
+        from recoverscore.scoring.distributed import score_on_dask
 
         results = score_on_dask(batches, scorer, duplicates, work, done, scheduler)
     else:

@@ -21,23 +21,23 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import make_pipeline
 
-from recoverscore.costs import CostConfig
-from recoverscore.features import (
+from recoverscore.data.costs import CostConfig
+from recoverscore.data.schemas import (
+    TIERS,
+    probability_column,
+    tier_codes,
+    true_probability_column,
+)
+from recoverscore.data.synthetic import legacy_tier, load_synthetic_config
+from recoverscore.modelling.features import (
     AGING_BUCKETS,
     DebtorFeatures,
     aging_bucket,
     days_past_due,
     is_time_barred,
 )
-from recoverscore.model import RecoveryModel, binary_target
-from recoverscore.policy import Cases, PolicyConfig, decide, economics
-from recoverscore.schemas import (
-    TIERS,
-    probability_column,
-    tier_codes,
-    true_probability_column,
-)
-from recoverscore.synthetic import legacy_tier, load_synthetic_config
+from recoverscore.modelling.model import RecoveryModel, binary_target
+from recoverscore.strategy.policy import Cases, PolicyConfig, decide, economics
 
 
 def given_tier_truth(history: pd.DataFrame) -> np.ndarray:

@@ -43,15 +43,15 @@ import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
-from recoverscore.costs import CostConfig, load_costs
-from recoverscore.features import days_past_due, is_time_barred
-from recoverscore.schemas import (
+from recoverscore.data.costs import CostConfig, load_costs
+from recoverscore.data.schemas import (
     TIERS,
     Portfolio,
     SyntheticHistory,
     tier_codes,
     true_probability_column,
 )
+from recoverscore.modelling.features import days_past_due, is_time_barred
 
 SIGNALS: tuple[str, ...] = (
     "age",  # log(1 + days past due / 30)

@@ -44,8 +44,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from recoverscore.config import StrictModel, Tier, default_config_path, load_config
 from recoverscore.errors import RecoverscoreError
-from recoverscore.features import AGING_BUCKETS, STANDARD_FEATURES
-from recoverscore.model import TIER_FEATURE, RecoveryModel
+from recoverscore.modelling.features import AGING_BUCKETS, STANDARD_FEATURES
+from recoverscore.modelling.model import TIER_FEATURE, RecoveryModel
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 """Languages of reason texts and plot labels."""

@@ -32,10 +32,15 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
-from recoverscore.costs import CostConfig
+from recoverscore.data.costs import CostConfig
+from recoverscore.data.schemas import TIERS, probability_column, value_column
 from recoverscore.errors import RecoverscoreError
-from recoverscore.features import AGING_BUCKETS, aging_bucket, days_past_due, is_time_barred
-from recoverscore.schemas import TIERS, probability_column, value_column
+from recoverscore.modelling.features import (
+    AGING_BUCKETS,
+    aging_bucket,
+    days_past_due,
+    is_time_barred,
+)
 
 _TIER_INDEX = {t: i for i, t in enumerate(TIERS)}
 CALL_CHANNELS = frozenset({"voice_reminder", "human_call"})  # letters are not calls

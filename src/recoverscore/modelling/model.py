@@ -29,12 +29,12 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from recoverscore import drift
 from recoverscore.config import StrictModel, default_config_path, load_config
+from recoverscore.data.schemas import TIERS, Portfolio, probability_column, validate
+from recoverscore.data.tables import write_text
 from recoverscore.errors import RecoverscoreError
-from recoverscore.features import DebtorFeatures
-from recoverscore.schemas import TIERS, Portfolio, probability_column, validate
-from recoverscore.tables import write_text
+from recoverscore.modelling.features import DebtorFeatures
+from recoverscore.scoring import drift
 
 TIER_FEATURE = "tier"
 FORMAT_VERSION = 1

@@ -22,10 +22,10 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from recoverscore import schemas
+from recoverscore.data import schemas
 from recoverscore.errors import RecoverscoreError
-from recoverscore.model import RecoveryModel
-from recoverscore.scoring import SERVING_PARAMS, Scorer, ScoringOptions
+from recoverscore.modelling.model import RecoveryModel
+from recoverscore.scoring.pipeline import SERVING_PARAMS, Scorer, ScoringOptions
 
 _SHOWN_FAILURES = 5
 

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from recoverscore.config import PerTier, StrictModel, default_config_path, load_config
-from recoverscore.schemas import TIERS, tier_codes
+from recoverscore.data.schemas import TIERS, tier_codes
 
 ArrayLike = np.ndarray | float
 

@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recoverscore import explain, policy
-from recoverscore.costs import CostConfig, load_costs
-from recoverscore.drift import DriftCounter
+from recoverscore.data.costs import CostConfig, load_costs
+from recoverscore.data.schemas import TIERS, Portfolio, Scored, column_kinds, validate
 from recoverscore.errors import RecoverscoreError
-from recoverscore.model import RecoveryModel
-from recoverscore.schemas import TIERS, Portfolio, Scored, column_kinds, validate
+from recoverscore.modelling import explain
+from recoverscore.modelling.model import RecoveryModel
+from recoverscore.scoring.drift import DriftCounter
+from recoverscore.strategy import policy
 
 OUTPUT_COLUMNS = list(Scored.to_schema().columns)
 REJECT_COLUMNS = ["row", "reasons"]  # then the input's own columns, as text

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recoverscore.batch import Batch
 from recoverscore.errors import RecoverscoreError
-from recoverscore.scoring import BatchResult, Scorer
+from recoverscore.scoring.batch import Batch
+from recoverscore.scoring.pipeline import BatchResult, Scorer
 
 _ROW = "__row__"
 

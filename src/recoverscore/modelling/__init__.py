@@ -1,0 +1,2 @@
+"""Models of recovery: debtor features, the LightGBM and scorecard models, explanations and
+model evaluation."""

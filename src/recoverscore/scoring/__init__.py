@@ -1,0 +1,1 @@
+"""The scoring pipeline and its edges: batch jobs, Dask, drift monitoring and the served model."""

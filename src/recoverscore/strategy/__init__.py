@@ -1,0 +1,2 @@
+"""From probabilities to tiers: guardrails, policies, strategy comparison and off-policy
+evaluation."""
