@@ -1,4 +1,9 @@
-"""recoverscore: recovery likelihood and collection-strategy scoring for debt portfolios."""
+"""recoverscore: recovery likelihood and collection-strategy scoring for debt portfolios.
+
+``recoverscore.score(portfolio, model)`` recommends a tier per debtor and says why; see
+``recoverscore.scoring.pipeline.score``. It is loaded on first use, so the command line does
+not import LightGBM and SHAP for commands that need neither.
+"""
 
 from recoverscore.data.schemas import TIERS
 
@@ -13,3 +18,8 @@ def __getattr__(name: str) -> object:
 
         return score
     raise AttributeError(f"module 'recoverscore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """Tab completion lists ``score`` before it is first loaded."""
+    return sorted({*globals(), *__all__})

@@ -7,7 +7,6 @@ printed as one line without a traceback.
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -126,20 +125,30 @@ def validate_command(
     failures_out: Path | None = typer.Option(
         None, "--failures-out", help="Write the full failure table here (.csv or .parquet)."
     ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Check against this model's own input contract (a package folder, champion, ...).",
+    ),
 ) -> None:
-    """Check a file against the portfolio, history or synthetic-history contract."""
+    """Check a file against the portfolio, history or synthetic-history contract, or a model's."""
     try:
         frame = read_table(path)
-        choice = _detect(frame) if schema is SchemaChoice.auto else schema
         snapshot = _date(as_of, "--as-of") or pd.Timestamp.today().normalize()
-        report = schemas.validate(frame, SCHEMAS[choice], as_of=snapshot)
+        if model is not None:
+            contract, label = _model_contract(model), f"model {model}'s input"
+            report = contract.validate(frame, as_of=snapshot)
+        else:
+            choice = _detect(frame) if schema is SchemaChoice.auto else schema
+            label = f"the {choice.value}"
+            report = schemas.validate(frame, SCHEMAS[choice], as_of=snapshot)
         if failures_out is not None and not report.is_valid:
             write_chunks([report.failures], failures_out)
     except RecoverscoreError as error:
         _fail(str(error))
     if report.is_valid:
         out.print(
-            f"{path}: {report.n_rows:,} rows valid against the {choice.value} schema",
+            f"{path}: {report.n_rows:,} rows valid against {label} schema",
             highlight=False,
             soft_wrap=True,
         )
@@ -151,8 +160,8 @@ def validate_command(
         counts.add_row(str(column), str(check), f"{count:,}")
     out.print(counts)
     out.print(
-        f"{path}: {len(report.rejected_rows):,} of {report.n_rows:,} rows fail the "
-        f"{choice.value} schema ({len(report.failures):,} failures)",
+        f"{path}: {len(report.rejected_rows):,} of {report.n_rows:,} rows fail {label} "
+        f"schema ({len(report.failures):,} failures)",
         highlight=False,
         soft_wrap=True,
     )
@@ -209,11 +218,30 @@ def describe_command(
     out.print(line, highlight=False, soft_wrap=True)
 
 
+def _model_contract(model: str):
+    """The input contract of a model package (a folder, or a registered version or alias)."""
+    from recoverscore import registry
+
+    return registry.load_package(model).package.contract
+
+
 @app.command("schema")
 def schema_command(
     name: str = typer.Argument("portfolio", help=f"Which contract: {', '.join(DOCUMENTED)}."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Print this model's own input contract instead (a package folder, champion, "
+        "challenger, a version).",
+    ),
 ) -> None:
     """Print a file contract as a Markdown table: columns, types, allowed values, rules."""
+    if model is not None:
+        try:
+            print(_model_contract(model).reference())
+        except RecoverscoreError as error:
+            _fail(str(error))
+        return
     if name not in DOCUMENTED:
         _fail(f"unknown schema {name!r}: choose one of {', '.join(DOCUMENTED)}")
     print(schemas.schema_reference(DOCUMENTED[name]))
@@ -245,41 +273,15 @@ _SHORT_HEADERS = {
 }
 
 
-def _compare_policies(model, test: pd.DataFrame, evaluation) -> pd.DataFrame | None:
-    """On synthetic truth: the policy comparison, tier mix and SHAP plots, added to the
-    evaluation."""
-    from recoverscore.data.costs import load_costs
-    from recoverscore.modelling import explain
-    from recoverscore.modelling.evaluate import policy_comparison, tier_mix, tier_mix_figure
-    from recoverscore.strategy.policy import load_policy_config
-
-    if "bayes_limit_auc" not in evaluation.metrics:
-        return None
-    settings = load_policy_config()
-    table, decisions = policy_comparison(test, model, settings, load_costs())
-    mix = tier_mix(decisions["value"], test, settings.limitation_years)
-    evaluation.tables["policy_comparison"] = table.reset_index()
-    evaluation.tables["tier_mix_value_policy"] = mix.reset_index().rename(
-        columns={"index": "aging_bucket"}
-    )
-    evaluation.figures["tier_mix_value_policy"] = tier_mix_figure(mix)
-    # SHAP plots of the recommended tier; only on synthetic data, where no row is a real debtor
-    recommended = decisions["value"]["recommended_tier"].to_numpy()
-    sample = test.head(2_000)
-    evaluation.figures["shap_beeswarm"] = explain.beeswarm_figure(
-        model, sample, recommended[:2_000]
-    )
-    evaluation.figures["shap_importance"] = explain.importance_bar_figure(
-        model, sample, recommended[:2_000]
-    )
-    evaluation.figures["shap_waterfall_one_debtor"] = explain.waterfall_figure(
-        model, test.head(1), recommended[:1]
+def _cv_table(table: pd.DataFrame) -> Table:
+    out = Table(
+        "candidate", "out-of-fold AUC", "mean fold AUC", "sd", title="cross-validation, same folds"
     )
     for name, row in table.iterrows():
-        evaluation.metrics[f"policy_net_per_1000_{name}"] = float(row["net_per_1000_cny"])
-    evaluation.metrics["policy_value_vs_oracle"] = float(table.loc["value", "vs_oracle"])
-    evaluation.metrics["policy_value_vs_staircase"] = float(table.loc["value", "vs_staircase"])
-    return table
+        out.add_row(
+            str(name), f"{row['oof_auc']:.4f}", f"{row['auc_mean']:.4f}", f"{row['auc_sd']:.4f}"
+        )
+    return out
 
 
 @app.command("train")
@@ -289,50 +291,53 @@ def train_command(
         None, "--config", help="Training YAML (configs/train.yaml)."
     ),
     out_dir: Path = typer.Option(Path("build/model"), "--out", help="Model package folder."),
+    cv: int | None = typer.Option(
+        None,
+        "--cv",
+        min=2,
+        max=20,
+        help="Also report K-fold out-of-fold AUC of the model and the scorecard.",
+    ),
     register: bool = typer.Option(
         True, "--register/--no-register", help="Log the run and register the model in MLflow."
     ),
 ) -> None:
     """Train the recovery model, evaluate it, save the package and register it in MLflow."""
-    from recoverscore import registry
-    from recoverscore.modelling.evaluate import evaluate_model
-    from recoverscore.modelling.model import (
-        RecoveryModel,
-        data_digest,
-        load_train_config,
-        prepare_training_data,
-    )
+    from recoverscore import registry, training
+    from recoverscore.modelling.model import load_train_config
 
     try:
         cfg = load_train_config(config)
         if register:
             registry.connect()
-        prepared = prepare_training_data(read_table(data), cfg)
-        train, test = prepared.split(cfg.data, cfg.model.seed)
-        model = RecoveryModel(cfg.features.transformer(), cfg.data.tier_column, cfg.model)
-        model.fit(train.frame, train.y)
-        evaluation = evaluate_model(model, train.frame, test.frame, cfg.data.target)
-        comparison = _compare_policies(model, test.frame, evaluation)
-        model.save(out_dir)
-        metrics = {**evaluation.metrics, "rejected_rows": float(len(prepared.rejected))}
+        history = read_table(data)
+        with err.status("training") as status:
+            result = training.train(
+                history, cfg, cv=cv, on_stage=lambda text: status.update(f"training: {text}")
+            )
+        result.package.save(out_dir)
+        metrics = result.metrics
         write_json(metrics, out_dir / "metrics.json")
         registered = None
         if register:
-            registered = registry.log_training(
-                out_dir,
-                params=cfg.model_dump(),
-                metrics=metrics,
-                figures=evaluation.figures,
-                tables=evaluation.tables,
-                data_digest=data_digest(prepared.frame),
-            )
+            registered = registry.log_training(out_dir, result, cfg.model_dump())
     except RecoverscoreError as error:
         _fail(str(error))
+    evaluation = result.evaluation
     out.print(_metrics_table(metrics))
+    if result.cv is not None:
+        out.print(_cv_table(result.cv))
+    unchecked = result.package.unchecked_rules()
+    if unchecked:
+        err.print(
+            f"[bold yellow]warning:[/] the training columns cannot check {', '.join(unchecked)}: "
+            "scored rows will say so in their why line",
+            highlight=False,
+        )
     if "truth_by_tier" in evaluation.tables:
         truth = evaluation.tables["truth_by_tier"].set_index("tier")
         out.print(_frame_table(truth, "predicted vs true P(recover), every tier", "tier"))
-    if comparison is not None:
+    if result.comparison is not None:
         out.print(
             _frame_table(
                 evaluation.tables["tier_mix_value_policy"].set_index("aging_bucket"),
@@ -340,18 +345,17 @@ def train_command(
                 "bucket",
             )
         )
-        capacity = comparison.attrs["capacity"]
-        comparison = comparison.rename(columns=_SHORT_HEADERS)
+        capacity = result.comparison.attrs["capacity"]
         out.print(
             _frame_table(
-                comparison,
+                result.comparison.rename(columns=_SHORT_HEADERS),
                 f"policies valued with the truth, with tier shares (capacity {capacity})",
                 "policy",
             )
         )
     summary = (
-        f"trained on {int(metrics['train_rows']):,} rows, tested on "
-        f"{int(metrics['test_rows']):,} ({len(prepared.rejected):,} rejected); "
+        f"trained a {result.package.model.kind_} model on {int(metrics['train_rows']):,} rows, "
+        f"tested on {int(metrics['test_rows']):,} ({len(result.data.rejected):,} rejected); "
         f"package in {out_dir}"
     )
     if registered is not None:
@@ -438,66 +442,6 @@ def _scoring_tables(result) -> tuple[Table, Table | None]:
     return counts, mix
 
 
-def _scoring_metrics(result) -> dict[str, float]:
-    stats = result.stats
-    metrics = {
-        "rows_in": stats["rows_in"],
-        "rows_scored": stats["scored"],
-        "rows_rejected": stats["rejected"],
-        "seconds": result.seconds,
-        "rows_per_second": stats["rows_in"] / max(result.seconds, 1e-9),
-    }
-    for tier, n in stats["tiers"].items():
-        metrics[f"share_{tier}"] = n / stats["scored"] if stats["scored"] else 0.0
-        metrics[f"net_value_{tier}"] = stats["net_value"][tier]
-    if result.drift is not None:
-        for row in result.drift.dropna(subset=["psi"]).itertuples(index=False):
-            metrics[f"psi_{row.group}_{row.column}"] = row.psi
-        metrics["psi_max"] = float(result.drift["psi"].max())
-    return metrics
-
-
-def _log_scoring_run(result, loaded, options, engine: str) -> str:
-    from recoverscore import registry
-    from recoverscore.scoring import drift
-
-    stats = result.stats
-    tables = {
-        "tier_mix": pd.DataFrame(
-            {
-                "tier": list(stats["tiers"]),
-                "debts": list(stats["tiers"].values()),
-                "expected_net_cny": list(stats["net_value"].values()),
-            }
-        ),
-        "rejects_by_check": pd.DataFrame(
-            {"check": list(stats["checks"]), "rows": list(stats["checks"].values())}
-        ),
-    }
-    figures = {}
-    report = None
-    if result.drift is not None:
-        tables["psi"] = result.drift
-        figures["psi"] = drift.psi_figure(result.drift)
-        report = json.loads(result.report.read_text(encoding="utf-8"))
-    return registry.log_scoring(
-        params={
-            "model_version": loaded.version,
-            "model_uri": loaded.uri if loaded.uri.startswith("models:/") else "local package",
-            "as_of": "file" if options.as_of is None else str(options.as_of.date()),
-            "policy": options.rule,
-            "explain": options.explain,
-            "top_k": options.top_k,
-            "language": options.language,
-            "engine": engine,
-        },
-        metrics=_scoring_metrics(result),
-        tables=tables,
-        figures=figures,
-        report=report,
-    )
-
-
 @app.command("score")
 def score_command(
     input_path: Path = typer.Option(
@@ -522,7 +466,7 @@ def score_command(
         True, "--explain/--no-explain", help="SHAP reasons per debtor (the slow part)."
     ),
     top_k: int = typer.Option(3, "--top-k", min=1, help="Reasons per debtor."),
-    rule: PolicyChoice = typer.Option(PolicyChoice.value, "--policy", help="Decision rule."),
+    policy: PolicyChoice = typer.Option(PolicyChoice.value, "--policy", help="Decision rule."),
     language: LanguageChoice = typer.Option(LanguageChoice.en, "--language", help="Reasons in."),
     engine: EngineChoice = typer.Option(EngineChoice.local, "--engine", help="Where to score."),
     scheduler: str | None = typer.Option(
@@ -542,16 +486,15 @@ def score_command(
     from recoverscore.scoring.pipeline import Scorer, ScoringOptions
 
     try:
-        loaded = registry.load_versioned_model(model)
+        loaded = registry.load_package(model)
         options = ScoringOptions(
             as_of=_date(as_of, "--as-of"),
-            rule=rule.value,
+            policy=policy.value,
             explain=explain_rows,
             top_k=top_k,
             language=language.value,
-            model_version=loaded.version,
         )
-        scorer = Scorer(loaded.model, options)
+        scorer = Scorer(loaded.package, options, loaded.version)
         with Progress(
             TextColumn("scoring"),
             BarColumn(),
@@ -581,7 +524,7 @@ def score_command(
                 scheduler=scheduler,
                 on_rows=advance,
             )
-        run_id = _log_scoring_run(result, loaded, options, engine.value) if track else None
+        run_id = registry.log_scoring(result, loaded, options, engine.value) if track else None
     except RecoverscoreError as error:
         _fail(str(error))
     counts, mix = _scoring_tables(result)

@@ -3,10 +3,11 @@
 Every MLflow call in recoverscore lives here, so the rest of the package never depends on a
 tracking server being there and MLflow's errors reach users as one-line ``RecoverscoreError``s.
 
-The registered model is the pyfunc in ``pyfunc_model.py``, logged as *models-from-code*: the
-registry holds that source file, LightGBM's text model and JSON, never a pickle. The input example
-stored with it is built from a fresh synthetic portfolio, so no real debtor's row ever leaves the
-user's machine through the registry, and runs carry aggregate metrics, plots and tables only.
+The registered model is the pyfunc in ``scoring/pyfunc_model.py``, logged as *models-from-code*:
+the registry holds that source file and the model package (LightGBM's text model and JSON under
+one hash), never a pickle. The input example stored with it is built from a fresh synthetic
+portfolio (the user's own columns left empty), so no real debtor's row ever leaves the user's
+machine through the registry, and runs carry aggregate metrics, plots and tables only.
 
 Versions move through aliases rather than stages: a new registration becomes ``challenger``;
 ``promote`` makes a version ``champion``, which is what scoring uses by default.
@@ -14,6 +15,7 @@ Versions move through aliases rather than stages: a new registration becomes ``c
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
+import numpy as np
 import pandas as pd
 import yaml
 from mlflow.exceptions import MlflowException
@@ -38,20 +41,25 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from sqlalchemy.exc import SQLAlchemyError
 
 from recoverscore.data import schemas
+from recoverscore.data.contract import InputContract
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.model import RecoveryModel
-from recoverscore.scoring.pipeline import SERVING_PARAMS
+from recoverscore.scoring.package import HASH_FILE, MODEL_FILE, PACKAGE_FILE, ModelPackage
+from recoverscore.scoring.pyfunc_model import SERVING_PARAMS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from recoverscore.scoring.batch import JobResult
+    from recoverscore.scoring.pipeline import ScoringOptions
+    from recoverscore.training import TrainingResult
 
 MODEL_NAME = "recoverscore"
 EXPERIMENT = "recoverscore"
 ALIASES = ("champion", "challenger")
 
 _PYFUNC_FILE = Path(__file__).resolve().parent / "scoring" / "pyfunc_model.py"
-_PACKAGE_FILES = ("model.txt", "package.json")  # what RecoveryModel.save writes, nothing else
+_PACKAGE_FILES = (MODEL_FILE, PACKAGE_FILE, HASH_FILE)  # what ModelPackage.save writes
 _CONNECT_TIMEOUT = 5.0  # seconds; MLflow's own client retries for minutes before giving up
 _EXAMPLE_AS_OF = "2026-06-30"
 # What the pyfunc imports at serving time, pinned to this environment; listing them spares
@@ -156,41 +164,51 @@ def _experiment_id(client: mlflow.MlflowClient, uri: str, name: str = EXPERIMENT
 # --- what gets logged -----------------------------------------------------------------------------
 
 
-def input_example() -> pd.DataFrame:
-    """Two rows of a fresh synthetic portfolio, in the form a serving request carries them.
+def input_example(contract: InputContract) -> pd.DataFrame:
+    """Two rows in the form a serving request carries them, with the contract's columns.
 
-    Built from synthetic data on purpose: whatever a user trains on, the example stored in the
-    registry is never one of their debtors. Dates are ISO strings and missing values ``None`` so
+    Built from a fresh synthetic portfolio on purpose: whatever a user trains on, the example
+    stored in the registry is never one of their debtors. The user's own columns are left
+    empty (missing is always allowed there); dates are ISO text and missing values ``None`` so
     the example serialises to JSON as it is.
     """
-    columns = list(schemas.Portfolio.to_schema().columns)
-    frame = generate_frame(2, seed=0, as_of=_EXAMPLE_AS_OF)[columns].reset_index(drop=True)
-    frame["debtor_id"] = ["EXAMPLE-1", "EXAMPLE-2"]
-    for name, kind in schemas.column_kinds(schemas.Portfolio).items():
-        if kind == "date":
-            text = [None if pd.isna(d) else d.strftime("%Y-%m-%d") for d in frame[name]]
-            frame[name] = pd.Series(text, dtype=object)
-    frame["pays_tax"] = pd.Series(
-        [None if pd.isna(v) else bool(v) for v in frame["pays_tax"]], dtype=object
-    )
+    world = generate_frame(2, seed=0, as_of=_EXAMPLE_AS_OF).reset_index(drop=True)
+    frame = pd.DataFrame({contract.id_column: ["EXAMPLE-1", "EXAMPLE-2"]})
+    kinds = schemas.column_kinds(contract.schema)
+    for name in contract.standard:
+        values = world[name]
+        if kinds[name] == "date":
+            values = [None if pd.isna(d) else d.strftime("%Y-%m-%d") for d in values]
+        elif kinds[name] == "bool":
+            values = [None if pd.isna(v) else bool(v) for v in values]
+        frame[name] = (
+            pd.Series(list(values), dtype=object) if kinds[name] in ("date", "bool") else values
+        )
+    for name in contract.extra_numeric:
+        frame[name] = np.nan
+    for name in contract.extra_categorical:
+        frame[name] = pd.Series([None, None], dtype=object)
     return frame
 
 
-def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+def _signature(
+    contract: InputContract, example: pd.DataFrame, output: pd.DataFrame
+) -> ModelSignature:
     """The signature inferred from the example, loosened where the pyfunc parses for itself.
 
     Dates may come as text or datetimes and booleans as booleans or text, which one MLflow type
-    cannot express, so those columns are ``Any`` and ``schemas.parse_columns`` checks them.
-    Nullable columns and ``as_of`` (today when absent) are optional.
+    cannot express, so those columns (and the user's own) are ``Any`` and the contract checks
+    them. Nullable columns and ``as_of`` (today when absent) are optional.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         inferred = infer_signature(example, output, params=SERVING_PARAMS)
-    columns = schemas.Portfolio.to_schema().columns
-    kinds = schemas.column_kinds(schemas.Portfolio)
+    columns = contract.schema.columns
+    kinds = schemas.column_kinds(contract.schema)
+    own = {*contract.extra_numeric, *contract.extra_categorical}
     inputs = [
         ColSpec(
-            AnyType() if kinds[spec.name] in ("date", "bool") else spec.type,
+            AnyType() if kinds[spec.name] in ("date", "bool") or spec.name in own else spec.type,
             spec.name,
             required=spec.name != "as_of" and not columns[spec.name].nullable,
         )
@@ -199,14 +217,12 @@ def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
     return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs, params=inferred.params)
 
 
-def _example_output(model: RecoveryModel, example: pd.DataFrame) -> pd.DataFrame:
+def _example_output(package: ModelPackage, example: pd.DataFrame) -> pd.DataFrame:
     """What the pyfunc returns for the example, computed the way serving will compute it."""
-    from recoverscore.scoring.pyfunc_model import (
-        RecoverscorePyfunc,  # imported late: it sets MLflow state
-    )
+    from recoverscore.scoring.pyfunc_model import RecoverscorePyfunc  # it sets MLflow state
 
     scorer = RecoverscorePyfunc()
-    scorer.model = model
+    scorer.package = package
     return scorer.predict(None, example)
 
 
@@ -243,36 +259,36 @@ class RegisteredModel:
 
 def log_training(
     package_dir: Path,
-    *,
+    result: TrainingResult,
     params: dict[str, object],
-    metrics: dict[str, float],
-    figures: dict[str, Figure],
-    tables: dict[str, pd.DataFrame],
-    data_digest: str,
     uri: str | None = None,
 ) -> RegisteredModel:
-    """Log one training run and register its model as the new ``challenger``.
+    """Log one training run and register its saved package as the new ``challenger``.
 
     The run holds settings, metrics, plots, aggregate tables, the input contract and the data's
     digest (to tell which file trained it without storing the file). Tables keyed by debtor are
     refused: nothing row-level goes to a tracking server that others may read.
     """
     package_dir = Path(package_dir)
-    model = RecoveryModel.load(package_dir)  # a broken package fails here, before any logging
+    package = ModelPackage.load(package_dir)  # a broken package fails here, before any logging
+    metrics, figures = result.metrics, result.evaluation.figures
+    tables = result.evaluation.tables
+    data_digest = str(package.metadata.get("data_digest", ""))
     personal = sorted(name for name, table in tables.items() if "debtor_id" in table.columns)
     if personal:
         raise RecoverscoreError(f"tables {personal} have a debtor_id column; log aggregates only")
     uri = uri or tracking_uri()
     client = connect(uri)
-    example = input_example()
-    signature = _signature(example, _example_output(model, example))
+    example = input_example(package.contract)
+    signature = _signature(package.contract, example, _example_output(package, example))
     try:
         experiment_id = _experiment_id(client, uri)
         with tempfile.TemporaryDirectory() as staging:
             staged = Path(staging) / "package"  # always artifacts/package inside the model
             staged.mkdir()
             for name in _PACKAGE_FILES:
-                shutil.copy2(package_dir / name, staged / name)
+                if (package_dir / name).is_file():  # a scorecard has no model.txt
+                    shutil.copy2(package_dir / name, staged / name)
             with mlflow.start_run(experiment_id=experiment_id) as run:
                 if params:
                     mlflow.log_params(_flatten(params))
@@ -282,7 +298,7 @@ def log_training(
                     mlflow.log_figure(figure, f"plots/{name}.png")
                 for name, table in tables.items():
                     mlflow.log_text(table.to_csv(index=False), f"tables/{name}.csv")
-                mlflow.log_text(schemas.schema_reference(schemas.Portfolio), "schema/portfolio.md")
+                mlflow.log_text(package.contract.reference(), "schema/input_contract.md")
                 mlflow.set_tags({"data_digest": data_digest, "recoverscore": version_string()})
                 with _quiet_mlflow():
                     info = mlflow.pyfunc.log_model(
@@ -385,22 +401,48 @@ def _package_dir(model_dir: Path) -> Path:
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """A model with the version label scored rows carry: the registry version, or the package's
-    hash for a local folder."""
+class LoadedPackage:
+    """A model package with the version label scored rows carry (the registry version, or the
+    package's own hash label for a local folder) and where it came from."""
 
-    model: RecoveryModel
+    package: ModelPackage
     version: str
     uri: str
 
 
-def load_model(ref: str, uri: str | None = None) -> RecoveryModel:
-    """Load a model from a local package folder or from the registry (alias, version, URI).
+def load_package(ref: str, uri: str | None = None) -> LoadedPackage:
+    """A model package from a local folder or from the registry (alias, version, URI).
 
-    A registry model is downloaded to a temporary folder and rebuilt from its LightGBM text and
-    JSON package; nothing is unpickled and nothing is left behind.
+    A registry model is downloaded to a temporary folder and its package loaded (hash-checked,
+    nothing unpickled); nothing is left behind.
     """
-    return load_versioned_model(ref, uri).model
+    local = Path(str(ref))
+    if local.is_dir() and (local / PACKAGE_FILE).is_file():
+        package = ModelPackage.load(local)
+        return LoadedPackage(package, package.label, str(local.resolve()))
+    try:
+        model_uri = resolve_model_uri(ref)
+    except RecoverscoreError:
+        if local.is_dir():  # a folder that is not a package: say what it lacks
+            ModelPackage.load(local)
+        raise
+    client = connect(uri)
+    _check_registered(client, model_uri)
+    number = _registered_version(client, model_uri)
+    with tempfile.TemporaryDirectory() as download:
+        try:
+            model_dir = mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, dst_path=download
+            )
+        except (MlflowException, OSError) as error:
+            raise RecoverscoreError(
+                f"cannot download model {ref} ({model_uri}): {_first_line(error)}"
+            ) from None
+        package_dir = _package_dir(Path(model_dir))
+        if not (package_dir / PACKAGE_FILE).is_file():
+            raise RecoverscoreError(f"{model_uri} is not a recoverscore model: no package artifact")
+        package = ModelPackage.load(package_dir)
+    return LoadedPackage(package, number or package.label, model_uri)
 
 
 def _registered_version(client: mlflow.MlflowClient, model_uri: str) -> str | None:
@@ -415,36 +457,25 @@ def _registered_version(client: mlflow.MlflowClient, model_uri: str) -> str | No
     return number if number.isdigit() else None
 
 
-def load_versioned_model(ref: str, uri: str | None = None) -> LoadedModel:
-    """``load_model`` plus the version label and the URI it came from."""
-    local = Path(str(ref))
-    if local.is_dir() and (local / "package.json").is_file():
-        model = RecoveryModel.load(local)
-        return LoadedModel(model, f"sha:{model.fingerprint[:12]}", str(local.resolve()))
+def version_of_logged_model(run_id: str | None, model_id: str | None) -> str | None:
+    """The registry version of a logged model (what a served model reports), if reachable.
+
+    The served pyfunc knows only its run and model id (its MLmodel file); the version number is
+    given by the registry after logging, so it is looked up there, once, when serving starts.
+    """
+    if not run_id or not os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
     try:
-        model_uri = resolve_model_uri(ref)
-    except RecoverscoreError:
-        if local.is_dir():  # a folder that is not a package: say what it lacks
-            RecoveryModel.load(local)
-        raise
-    client = connect(uri)
-    _check_registered(client, model_uri)
-    number = _registered_version(client, model_uri)
-    with tempfile.TemporaryDirectory() as download:
-        try:
-            model_dir = mlflow.artifacts.download_artifacts(
-                artifact_uri=model_uri, dst_path=download
-            )
-        except (MlflowException, OSError) as error:
-            raise RecoverscoreError(
-                f"cannot download model {ref} ({model_uri}): {_first_line(error)}"
-            ) from None
-        package = _package_dir(Path(model_dir))
-        if not (package / "package.json").is_file():
-            raise RecoverscoreError(f"{model_uri} is not a recoverscore model: no package artifact")
-        model = RecoveryModel.load(package)
-    version = number or f"sha:{model.fingerprint[:12]}"
-    return LoadedModel(model, version, model_uri)
+        client = connect()
+        versions = client.search_model_versions(f"run_id = '{run_id}'")
+    except (RecoverscoreError, MlflowException):
+        return None
+    numbers = [
+        int(v.version)
+        for v in versions
+        if v.name == MODEL_NAME and (model_id is None or v.model_id in (None, model_id))
+    ]
+    return str(max(numbers)) if numbers else None
 
 
 def describe_versions(uri: str | None = None) -> pd.DataFrame:
@@ -485,14 +516,77 @@ def describe_versions(uri: str | None = None) -> pd.DataFrame:
 SCORING_EXPERIMENT = "recoverscore-scoring"
 
 
+def scoring_metrics(result: JobResult) -> dict[str, float]:
+    """The figures of one batch-scoring run: counts, speed, tier shares, value, PSI."""
+    stats = result.stats
+    metrics = {
+        "rows_in": stats["rows_in"],
+        "rows_scored": stats["scored"],
+        "rows_rejected": stats["rejected"],
+        "seconds": result.seconds,
+        "rows_per_second": stats["rows_in"] / max(result.seconds, 1e-9),
+    }
+    for tier, n in stats["tiers"].items():
+        metrics[f"share_{tier}"] = n / stats["scored"] if stats["scored"] else 0.0
+        metrics[f"net_value_{tier}"] = stats["net_value"][tier]
+    if result.drift is not None:
+        for row in result.drift.dropna(subset=["psi"]).itertuples(index=False):
+            metrics[f"psi_{row.group}_{row.column}"] = row.psi
+        metrics["psi_max"] = float(result.drift["psi"].max())
+    return metrics
+
+
 def log_scoring(
-    *,
+    result: JobResult,
+    loaded: LoadedPackage,
+    options: ScoringOptions,
+    engine: str,
+    uri: str | None = None,
+) -> str:
+    """Log one batch-scoring run (aggregates only) to its own experiment; returns the run id.
+
+    Counts, tier mix, PSI and plots go in; no row, id or file path does.
+    """
+    from recoverscore.scoring import drift
+    from recoverscore.scoring.batch import decision_dates_text
+
+    stats = result.stats
+    tables = {
+        "tier_mix": pd.DataFrame(
+            {
+                "tier": list(stats["tiers"]),
+                "debts": list(stats["tiers"].values()),
+                "expected_net_cny": list(stats["net_value"].values()),
+            }
+        ),
+        "rejects_by_check": pd.DataFrame(
+            {"check": list(stats["checks"]), "rows": list(stats["checks"].values())}
+        ),
+    }
+    figures = {}
+    report = None
+    if result.drift is not None:
+        tables["psi"] = result.drift
+        figures["psi"] = drift.psi_figure(result.drift)
+        report = json.loads(result.report.read_text(encoding="utf-8"))
+    params = {
+        "model_version": loaded.version,
+        "model_uri": loaded.uri if loaded.uri.startswith("models:/") else "local package",
+        **options.describe(),
+        "as_of": decision_dates_text(stats),
+        "overrides": ";".join(loaded.package.overrides.values()) or "none",
+        "engine": engine,
+    }
+    return _log_scoring_run(params, scoring_metrics(result), tables, figures, report, uri)
+
+
+def _log_scoring_run(
     params: dict[str, object],
     metrics: dict[str, float],
     tables: dict[str, pd.DataFrame],
     figures: dict[str, Figure],
     report: dict | None,
-    uri: str | None = None,
+    uri: str | None,
 ) -> str:
     """Log one batch-scoring run (aggregates only) to its own experiment; returns the run id.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -35,7 +34,7 @@ FAILURE_COLUMNS = ["row", "column", "check", "value"]
 def tier_codes(tiers: object) -> np.ndarray:
     """Position of each tier name in ``TIERS``; an unknown name is a ``ValueError``."""
     values = np.asarray(tiers, dtype=object)
-    codes = pd.Categorical(values.ravel(), categories=list(TIERS)).codes.astype(np.intp)
+    codes = pd.Index(TIERS).get_indexer(values.ravel()).astype(np.intp)
     unknown = codes < 0
     if unknown.any():
         names = sorted({str(v) for v in values.ravel()[unknown]})
@@ -58,16 +57,26 @@ def value_column(tier: str) -> str:
     return f"ev_{tier}"
 
 
-# Row-wise cross-column checks by method name: (column a user would fix, description). They are
-# keyed by method name because pandera drops a check's ``name=`` in subclassed models.
-_ROW_CHECKS: dict[str, tuple[str, str]] = {}
+@dataclass(frozen=True)
+class RowRule:
+    """A cross-column check: the columns it reads, the one a user would fix, what it says."""
+
+    columns: frozenset[str]
+    primary: str
+    description: str
 
 
-def _row_check(description: str, primary: str) -> Callable:
-    """Register a row-wise dataframe check whose failures are reported on ``primary``."""
+# Row-wise cross-column checks by method name. They are keyed by method name because pandera
+# drops a check's ``name=`` in subclassed models.
+_ROW_CHECKS: dict[str, RowRule] = {}
+
+
+def _row_check(description: str, primary: str, *others: str) -> Callable:
+    """Register a row-wise dataframe check reading ``primary`` and ``others``; its failures are
+    reported on ``primary``."""
 
     def register(method: Callable) -> classmethod:
-        _ROW_CHECKS[method.__name__] = (primary, description)
+        _ROW_CHECKS[method.__name__] = RowRule(frozenset((primary, *others)), primary, description)
         return pa.dataframe_check(method)
 
     return register
@@ -138,22 +147,31 @@ class Portfolio(pa.DataFrameModel):
         coerce = True
         strict = False  # users' own extra columns pass through
 
-    @_row_check("due_date on or before as_of", "due_date")
+    @_row_check("due_date on or before as_of", "due_date", "as_of")
     def _due_before_as_of(cls, df: pd.DataFrame) -> pd.Series:
         return _on_or_before(df["due_date"], df["as_of"])
 
-    @_row_check("last_payment_date within [due_date, as_of]", "last_payment_date")
+    @_row_check(
+        "last_payment_date within [due_date, as_of]", "last_payment_date", "due_date", "as_of"
+    )
     def _payment_window(cls, df: pd.DataFrame) -> pd.Series:
         paid = df["last_payment_date"]
         return _on_or_before(df["due_date"], paid) & _on_or_before(paid, df["as_of"])
 
     @_row_check(
-        "last_payment_date present exactly when n_partial_payments > 0", "n_partial_payments"
+        "last_payment_date present exactly when n_partial_payments > 0",
+        "n_partial_payments",
+        "last_payment_date",
     )
     def _payment_count_matches_date(cls, df: pd.DataFrame) -> pd.Series:
         return df["last_payment_date"].notna() == (df["n_partial_payments"] > 0)
 
-    @_row_check("last_acknowledgment_date within [due_date, as_of]", "last_acknowledgment_date")
+    @_row_check(
+        "last_acknowledgment_date within [due_date, as_of]",
+        "last_acknowledgment_date",
+        "due_date",
+        "as_of",
+    )
     def _acknowledgment_window(cls, df: pd.DataFrame) -> pd.Series:
         ack = df["last_acknowledgment_date"]
         return _on_or_before(df["due_date"], ack) & _on_or_before(ack, df["as_of"])
@@ -161,25 +179,33 @@ class Portfolio(pa.DataFrameModel):
     @_row_check(
         "last_acknowledgment_date on or after last_payment_date (a payment interrupts limitation)",
         "last_acknowledgment_date",
+        "last_payment_date",
     )
     def _payment_interrupts(cls, df: pd.DataFrame) -> pd.Series:
         paid, ack = df["last_payment_date"], df["last_acknowledgment_date"]
         return paid.isna() | (ack.notna() & (paid <= ack))
 
-    @_row_check("n_prior_judgments at most n_prior_lawsuits", "n_prior_judgments")
+    @_row_check(
+        "n_prior_judgments at most n_prior_lawsuits", "n_prior_judgments", "n_prior_lawsuits"
+    )
     def _judgments_need_lawsuits(cls, df: pd.DataFrame) -> pd.Series:
         return df["n_prior_judgments"] <= df["n_prior_lawsuits"]
 
-    @_row_check("monthly_income only for individuals", "monthly_income")
+    @_row_check("monthly_income only for individuals", "monthly_income", "debtor_type")
     def _income_individual(cls, df: pd.DataFrame) -> pd.Series:
         return df["monthly_income"].isna() | (df["debtor_type"] == "individual")
 
-    @_row_check("annual_revenue and pays_tax only for enterprises", "annual_revenue")
+    @_row_check(
+        "annual_revenue and pays_tax only for enterprises",
+        "annual_revenue",
+        "pays_tax",
+        "debtor_type",
+    )
     def _revenue_enterprise(cls, df: pd.DataFrame) -> pd.Series:
         enterprise_only = df["annual_revenue"].notna() | df["pays_tax"].notna()
         return ~enterprise_only | (df["debtor_type"] == "enterprise")
 
-    @_row_check("is_elderly only for individuals", "is_elderly")
+    @_row_check("is_elderly only for individuals", "is_elderly", "debtor_type")
     def _elderly_individual(cls, df: pd.DataFrame) -> pd.Series:
         return ~df["is_elderly"] | (df["debtor_type"] == "individual")
 
@@ -200,11 +226,11 @@ class History(Portfolio):
     amount_recovered: Series[float] = pa.Field(ge=0, description="Amount recovered, CNY")
     costs: Series[float] = pa.Field(ge=0, description="Collection costs incurred, CNY")
 
-    @_row_check("amount_recovered at most principal", "amount_recovered")
+    @_row_check("amount_recovered at most principal", "amount_recovered", "principal")
     def _recovery_capped(cls, df: pd.DataFrame) -> pd.Series:
         return df["amount_recovered"] <= df["principal"] * (1 + 1e-9)
 
-    @_row_check("amount_recovered > 0 exactly when recovered", "amount_recovered")
+    @_row_check("amount_recovered > 0 exactly when recovered", "amount_recovered", "recovered")
     def _recovered_has_amount(cls, df: pd.DataFrame) -> pd.Series:
         return df["recovered"] == (df["amount_recovered"] > 0)
 
@@ -238,9 +264,14 @@ class _ScoredBase(pa.DataFrameModel):
     model_version: Series[str] = pa.Field(
         str_length={"min_value": 1}, description="Registered model version that scored the row"
     )
-    recommended_tier: Series[str] = pa.Field(isin=list(TIERS), description="Tier to work")
+    recommended_tier: Series[str] = pa.Field(
+        isin=list(TIERS),
+        nullable=True,
+        description="Tier to work (empty only when the model's input has no principal to value "
+        "tiers with)",
+    )
     expected_net_value: Series[float] = pa.Field(
-        description="Expected net value of the recommended tier, CNY"
+        nullable=True, description="Expected net value of the recommended tier, CNY"
     )
     excluded_tiers: Series[str] = pa.Field(
         nullable=True, description="tier:REASON pairs removed by guardrails, joined by ;"
@@ -259,12 +290,17 @@ class _ScoredBase(pa.DataFrameModel):
     why: Series[str] = pa.Field(
         nullable=True, description="Expected net value of each allowed tier and what was removed"
     )
+    overrides: Series[str] = pa.Field(
+        nullable=True,
+        description="Policy or cost settings that replaced the model package's, with their "
+        "fingerprints (empty: the package's own)",
+    )
 
     class Config:
         coerce = True
         strict = False
 
-    @_row_check("recommended_tier not among excluded_tiers", "recommended_tier")
+    @_row_check("recommended_tier not among excluded_tiers", "recommended_tier", "excluded_tiers")
     def _recommended_allowed(cls, df: pd.DataFrame) -> pd.Series:
         excluded = df["excluded_tiers"].fillna("").astype(str)
         tier = df["recommended_tier"].astype(str)
@@ -307,10 +343,19 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
 
-def column_kinds(model: type[pa.DataFrameModel]) -> dict[str, str]:
+Contract = type[pa.DataFrameModel] | pa.DataFrameSchema
+"""A file contract: one of the models here, or a schema derived from one (a model package's)."""
+
+
+def as_schema(contract: Contract) -> pa.DataFrameSchema:
+    """The pandera schema of a contract (models are converted, schemas pass through)."""
+    return contract if isinstance(contract, pa.DataFrameSchema) else contract.to_schema()
+
+
+def column_kinds(contract: Contract) -> dict[str, str]:
     """Map each column to one of ``str``, ``float``, ``int``, ``bool``, ``date``."""
     kinds = {}
-    for name, column in model.to_schema().columns.items():
+    for name, column in as_schema(contract).columns.items():
         dtype = str(column.dtype)
         if dtype.startswith("datetime"):
             kinds[name] = "date"
@@ -374,18 +419,16 @@ def _parse(series: pd.Series, kind: str) -> pd.Series:
     return numbers
 
 
-def parse_columns(
-    frame: pd.DataFrame, model: type[pa.DataFrameModel]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def parse_columns(frame: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Parse the model's columns in ``frame``; return the parsed frame and cell failures.
 
     Extra columns are left as they are. A failure is a cell that holds text the type cannot read,
     or a missing value in a column the schema does not allow to be null.
     """
-    schema = model.to_schema()
+    schema = as_schema(contract)
     parsed = frame.copy()
     failures = []
-    for name, kind in column_kinds(model).items():
+    for name, kind in column_kinds(schema).items():
         if name not in frame.columns:
             continue
         raw = frame[name]
@@ -446,14 +489,14 @@ class ValidationReport:
             return np.arange(1, self.n_rows + 1) if self.rows is None else np.sort(self.rows)
         return np.sort(rows)
 
-    def reasons(self) -> pd.DataFrame:
+    def row_failures(self) -> pd.DataFrame:
         """One line per rejected row: its row number and its failed checks joined by ``; ``."""
         cells = self.failures.dropna(subset=["row"])
         text = cells["column"].astype(str) + ": " + cells["check"].astype(str)
         return (
             text.groupby(cells["row"].astype(int))
             .agg("; ".join)
-            .rename("reasons")
+            .rename("failed_checks")
             .rename_axis("row")
             .reset_index()
         )
@@ -467,12 +510,12 @@ def _schema_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """
     row_level = cases["check"].isin(_ROW_CHECKS) & cases["index"].notna()
     cross = cases[row_level].drop_duplicates(subset=["index", "check"])
-    columns = cross["check"].map(lambda name: _ROW_CHECKS[name][0])
+    columns = cross["check"].map(lambda name: _ROW_CHECKS[name].primary)
     cross_rows = pd.DataFrame(
         {
             "row": cross["index"].to_numpy(),
             "column": columns.to_numpy(),
-            "check": cross["check"].map(lambda name: _ROW_CHECKS[name][1]).to_numpy(),
+            "check": cross["check"].map(lambda name: _ROW_CHECKS[name].description).to_numpy(),
             "value": [frame.at[i, c] for i, c in zip(cross["index"], columns, strict=True)],
         }
     )
@@ -480,26 +523,25 @@ def _schema_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return _concat_failures([column_rows[FAILURE_COLUMNS], cross_rows])
 
 
-@cache
-def _column_checks(model: type[pa.DataFrameModel]) -> pa.DataFrameSchema:
-    """The model's per-column checks alone, on already-parsed columns where nulls are allowed."""
+def _column_checks(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """The per-column checks alone, on already-parsed columns where nulls are allowed."""
     return pa.DataFrameSchema(
         {
             name: pa.Column(
                 checks=column.checks, nullable=True, unique=column.unique, required=False
             )
-            for name, column in model.to_schema().columns.items()
+            for name, column in schema.columns.items()
         }
     )
 
 
 def validate(
     frame: pd.DataFrame,
-    model: type[pa.DataFrameModel] = Portfolio,
+    contract: Contract = Portfolio,
     as_of: pd.Timestamp | str | None = None,
     rows: np.ndarray | None = None,
 ) -> ValidationReport:
-    """Validate ``frame`` against ``model`` lazily and split it into valid rows and failures.
+    """Validate ``frame`` against ``contract`` lazily; split it into valid rows and failures.
 
     ``as_of`` fills the ``as_of`` column when the frame has none (a portfolio file usually
     does not carry its snapshot date). Rows keep their 1-based input row number as index;
@@ -512,26 +554,29 @@ def validate(
         frame.index = pd.Index(np.asarray(rows, dtype=np.int64), name="row")
     if as_of is not None and "as_of" not in frame.columns:
         frame = frame.assign(as_of=pd.Timestamp(as_of))
-    missing = [c for c in model.to_schema().columns if c not in frame.columns]
+    schema = as_schema(contract)
+    missing = [
+        name for name, column in schema.columns.items() if column.required and name not in frame
+    ]
     if missing:
         failures = pd.DataFrame(
             {"row": pd.NA, "column": missing, "check": "column_in_dataframe", "value": None}
         )[FAILURE_COLUMNS]
         return ValidationReport(frame.iloc[0:0], failures, len(frame), rows)
-    parsed, cell_failures = parse_columns(frame, model)
+    parsed, cell_failures = parse_columns(frame, schema)
     bad_cells = cell_failures["row"].unique()
     readable = parsed.drop(index=bad_cells)
     try:
-        valid = model.validate(readable, lazy=True)
+        valid = schema.validate(readable, lazy=True)
         schema_failures = _concat_failures([])
     except pa.errors.SchemaErrors as errors:
         schema_failures = _schema_failures(errors.failure_cases, readable)
         rejected = schema_failures["row"].dropna().unique()
-        valid = model.validate(readable.drop(index=rejected), lazy=True)
+        valid = schema.validate(readable.drop(index=rejected), lazy=True)
     # rows with unreadable cells still get every column check; cross-column checks need all
     # their inputs, so those wait until the row reads
     try:
-        _column_checks(model).validate(parsed.loc[bad_cells], lazy=True)
+        _column_checks(schema).validate(parsed.loc[bad_cells], lazy=True)
     except pa.errors.SchemaErrors as errors:
         schema_failures = _concat_failures(
             [schema_failures, _schema_failures(errors.failure_cases, parsed)]
@@ -561,16 +606,14 @@ def _check_text(check: pa.Check) -> str:
     return _CHECK_TEXT.get(check.name, check.name).format(**stats)
 
 
-def schema_reference(
-    model: type[pa.DataFrameModel], since: type[pa.DataFrameModel] | None = None
-) -> str:
-    """A Markdown table of the model's columns and cross-column rules, for the README.
+def schema_reference(contract: Contract, since: Contract | None = None) -> str:
+    """A Markdown table of the contract's columns and cross-column rules, for the README.
 
-    With ``since``, only what ``model`` adds to that parent model.
+    With ``since``, only what ``contract`` adds to that parent contract.
     """
-    kinds = column_kinds(model)
-    schema = model.to_schema()
-    parent = since.to_schema() if since is not None else pa.DataFrameSchema()
+    kinds = column_kinds(contract)
+    schema = as_schema(contract)
+    parent = as_schema(since) if since is not None else pa.DataFrameSchema()
     lines = [
         "| column | type | value required | allowed values | meaning |",
         "|---|---|---|---|---|",
@@ -585,10 +628,19 @@ def schema_reference(
         )
     parent_checks = {c.name for c in parent.checks}
     rules = [
-        _ROW_CHECKS[c.name][1]
+        _ROW_CHECKS[c.name].description
         for c in schema.checks
         if c.name in _ROW_CHECKS and c.name not in parent_checks
     ]
     if rules:
         lines += ["", "Rules across columns: " + "; ".join(rules) + "."]
     return "\n".join(lines)
+
+
+def row_checks_within(contract: Contract, columns: set[str]) -> list[pa.Check]:
+    """The contract's cross-column checks that read only ``columns``."""
+    return [
+        check
+        for check in as_schema(contract).checks
+        if check.name in _ROW_CHECKS and _ROW_CHECKS[check.name].columns <= columns
+    ]

@@ -44,6 +44,7 @@ from pydantic import Field, field_validator, model_validator
 
 from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
 from recoverscore.data.costs import CostConfig, load_costs
+from recoverscore.data.facts import days_past_due, is_time_barred
 from recoverscore.data.schemas import (
     TIERS,
     Portfolio,
@@ -51,7 +52,6 @@ from recoverscore.data.schemas import (
     tier_codes,
     true_probability_column,
 )
-from recoverscore.modelling.features import days_past_due, is_time_barred
 
 SIGNALS: tuple[str, ...] = (
     "age",  # log(1 + days past due / 30)

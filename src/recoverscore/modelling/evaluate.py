@@ -6,38 +6,22 @@ happened: no model of the portfolio row can rank recoveries better than the trut
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
     roc_auc_score,
     roc_curve,
 )
-from sklearn.pipeline import make_pipeline
 
-from recoverscore.data.costs import CostConfig
-from recoverscore.data.schemas import (
-    TIERS,
-    probability_column,
-    tier_codes,
-    true_probability_column,
-)
-from recoverscore.data.synthetic import legacy_tier, load_synthetic_config
-from recoverscore.modelling.features import (
-    AGING_BUCKETS,
-    DebtorFeatures,
-    aging_bucket,
-    days_past_due,
-    is_time_barred,
-)
+from recoverscore.data.facts import AGING_BUCKETS, aging_bucket, days_past_due, is_time_barred
+from recoverscore.data.schemas import TIERS, probability_column, tier_codes, true_probability_column
 from recoverscore.modelling.model import RecoveryModel, binary_target
-from recoverscore.strategy.policy import Cases, PolicyConfig, decide, economics
+from recoverscore.modelling.scorecard import ScorecardModel
 
 
 def given_tier_truth(history: pd.DataFrame) -> np.ndarray:
@@ -165,7 +149,7 @@ def gains_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
     return table
 
 
-def truth_metrics(matrix: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+def truth_metrics(probabilities: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     """Per tier: correlation and mean absolute error between predicted and true P(recover).
 
     Measured on every debt, including those that were never given the tier: the
@@ -174,7 +158,7 @@ def truth_metrics(matrix: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for tier in TIERS:
         truth = history[true_probability_column(tier)].to_numpy()
-        predicted = matrix[probability_column(tier)].to_numpy()
+        predicted = probabilities[probability_column(tier)].to_numpy()
         rows.append(
             {
                 "tier": tier,
@@ -185,51 +169,6 @@ def truth_metrics(matrix: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("tier")
-
-
-# --- the scorecard baseline -------------------------------------------------------------------
-
-
-class Scorecard:
-    """The industry baseline: optimal-binning WoE features into a logistic regression.
-
-    It sees the same features and the same tier column as the model, on the same training rows,
-    so the comparison isolates what gradient boosting adds.
-    """
-
-    def __init__(self, features: DebtorFeatures, tier_column: str | None) -> None:
-        self.features = features
-        self.tier_column = tier_column
-
-    def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
-        design = self.features.transform(frame)
-        categorical = self.features.categorical_features()
-        if self.tier_column is not None:
-            design["tier"] = frame[self.tier_column].astype(str).to_numpy()
-            categorical = [*categorical, "tier"]
-        for column in categorical:
-            values = design[column].astype(object)
-            design[column] = values.where(values.notna(), "missing").astype(str)
-        self._categorical = categorical
-        return design
-
-    def fit(self, frame: pd.DataFrame, y: np.ndarray) -> Scorecard:
-        from optbinning import BinningProcess  # heavy (ortools, cvxpy): only when fitting
-
-        design = self._design(frame)
-        binning = BinningProcess(
-            list(design.columns), categorical_variables=self._categorical, max_n_prebins=20
-        )
-        self.pipeline_ = make_pipeline(binning, LogisticRegression(max_iter=1000))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.pipeline_.fit(design, np.asarray(y, dtype=int))
-        return self
-
-    def recovery_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return self.pipeline_.predict_proba(self._design(frame))[:, 1]
 
 
 # --- plots ---------------------------------------------------------------------------------------
@@ -292,8 +231,8 @@ def importance_figure(importance: pd.DataFrame, top: int = 20) -> Figure:
     head = importance.head(top).iloc[::-1]
     fig = Figure(figsize=(6, 0.3 * len(head) + 1.2))
     ax = fig.subplots()
-    ax.barh(head["feature"], head["gain"])
-    ax.set(xlabel="total gain", title="Feature importance")
+    ax.barh(head["feature"], head["importance"])
+    ax.set(xlabel="importance (LightGBM: total gain)", title="Feature importance")
     fig.tight_layout()
     return fig
 
@@ -322,14 +261,19 @@ def evaluate_model(
     y_train = binary_target(train[target], target)
     y_test = binary_target(test[target], target)
     p_model = model.recovery_probability(test)
-    scorecard = Scorecard(model.features_, model.tier_column).fit(train, y_train)
-    p_card = scorecard.recovery_probability(test)
+    if model.kind_ == "scorecard":  # the model is the scorecard: no second fit
+        p_card = p_model
+    else:
+        scorecard = ScorecardModel(model.features_, model.tier_column).fit(train, y_train)
+        p_card = scorecard.recovery_probability(test)
     metrics = {f"test_{k}": v for k, v in binary_metrics(y_test, p_model).items()}
     metrics |= {f"scorecard_{k}": v for k, v in binary_metrics(y_test, p_card).items()}
     metrics |= {
         "train_rows": float(len(train)),
         "test_rows": float(len(test)),
-        "best_iteration": float(model.best_iteration_),
+        **({"best_iteration": float(model.best_iteration_)} if model.kind_ != "scorecard" else {}),
+        **{f"cv_{k}": float(v) for k, v in model.cv_.items()},
+        "kind_scorecard": float(model.kind_ == "scorecard"),
     }
     gains = gains_table(y_test, p_model)
     importance = model.feature_importance()
@@ -345,7 +289,7 @@ def evaluate_model(
     )
     if all(true_probability_column(t) in test.columns for t in TIERS) and "given_tier" in test:
         bayes = bayes_limit_auc(test)
-        truth = truth_metrics(model.tier_matrix(test), test)
+        truth = truth_metrics(model.tier_probabilities(test), test)
         evaluation.metrics |= {
             "bayes_limit_auc": bayes,
             "gap_to_bayes_auc": bayes - metrics["test_auc"],
@@ -355,94 +299,3 @@ def evaluate_model(
             evaluation.metrics[f"truth_mae_{tier}"] = row["mae"]
         evaluation.tables["truth_by_tier"] = truth.reset_index()
     return evaluation
-
-
-# --- policies against the truth ------------------------------------------------------------------
-
-
-def _true_probabilities(history: pd.DataFrame) -> pd.DataFrame:
-    return history[[true_probability_column(t) for t in TIERS]].set_axis(
-        [probability_column(t) for t in TIERS], axis=1
-    )
-
-
-def policy_comparison(
-    history: pd.DataFrame,
-    model: RecoveryModel,
-    settings: PolicyConfig,
-    costs: CostConfig,
-    capacity: dict[str, int | None] | None = None,
-) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Net recovery per 1,000 debtors of each policy, valued with the synthetic truth.
-
-    Every policy's choices are priced with the *true* probabilities, so the numbers say what each
-    would really earn: the legacy aging staircase (no guardrails), the matrix policy, the value
-    policy, the value policy under ``capacity`` (default: half the litigation it wants), and the
-    oracle, which chooses with the truth under the same guardrails. Also returns the decisions.
-    """
-    years = settings.limitation_years
-    true_cases = Cases.build(history, _true_probabilities(history), years)
-    true_value = economics(true_cases, settings, costs).value
-    cases = Cases.build(history, model.tier_matrix(history), years)
-    world = load_synthetic_config().legacy_policy
-    stair = legacy_tier(cases.days, world)
-    decisions = {
-        "staircase": pd.DataFrame({"recommended_tier": stair}, index=history.index),
-        "matrix": decide(cases, settings, costs, "matrix"),
-        "value": decide(cases, settings, costs, "value", capacity={}),
-    }
-    if capacity is None:
-        wanted = int((decisions["value"]["recommended_tier"] == "litigation").sum())
-        capacity = {"litigation": wanted // 2}
-    decisions["value_capacity"] = decide(cases, settings, costs, "value", capacity=capacity)
-    decisions["oracle"] = decide(true_cases, settings, costs, "value", capacity={})
-    rows = []
-    for name, decision in decisions.items():
-        codes = tier_codes(decision["recommended_tier"])
-        net = true_value[np.arange(len(codes)), codes].mean() * 1000
-        shares = np.bincount(codes, minlength=len(TIERS)) / len(codes)
-        rows.append(
-            {
-                "policy": name,
-                "net_per_1000_cny": net,
-                **{f"share_{t}": s for t, s in zip(TIERS, shares, strict=True)},
-            }
-        )
-    table = pd.DataFrame(rows).set_index("policy")
-    table.insert(
-        1, "vs_oracle", table["net_per_1000_cny"] / table.loc["oracle", "net_per_1000_cny"]
-    )
-    table.insert(
-        2,
-        "vs_staircase",
-        table["net_per_1000_cny"] / table.loc["staircase", "net_per_1000_cny"] - 1,
-    )
-    table.attrs["capacity"] = capacity
-    return table, decisions
-
-
-def tier_mix(
-    decision: pd.DataFrame, history: pd.DataFrame, limitation_years: int = 3
-) -> pd.DataFrame:
-    """Share of each recommended tier within each aging bucket."""
-    buckets = pd.Series(
-        history_buckets(history, limitation_years), index=history.index, name="aging_bucket"
-    )
-    tiers = pd.Categorical(decision["recommended_tier"], categories=TIERS)
-    return pd.crosstab(buckets, tiers, normalize="index", dropna=False, colnames=["tier"]).reindex(
-        columns=list(TIERS), fill_value=0.0
-    )
-
-
-def tier_mix_figure(mix: pd.DataFrame, title: str = "Recommended tier by aging bucket") -> Figure:
-    """Stacked bars: how the recommended tiers split within each aging bucket."""
-    fig = Figure(figsize=(8.5, 4.5))
-    ax = fig.subplots()
-    bottom = np.zeros(len(mix))
-    for tier in mix.columns:
-        ax.bar(mix.index.astype(str), mix[tier], bottom=bottom, label=tier)
-        bottom += mix[tier].to_numpy()
-    ax.set(ylabel="share of debts", title=title, ylim=(0, 1))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside, not over, bars
-    fig.tight_layout()
-    return fig

@@ -1,13 +1,13 @@
 """Why a debtor got their recommendation: SHAP reasons and plots.
 
 What gets explained is the model's P(recover) under the recommended tier, because that is the
-number the expected-value policy acts on. The SHAP values come from LightGBM's own TreeSHAP
-(``pred_contrib=True``): exact Shapley values of the raw log-odds output that add up, with the
-base value, to that output to machine precision, computed in LightGBM's compiled, multithreaded
-code from the booster itself, with no second copy of the model. shap's ``TreeExplainer`` runs the
-same algorithm (same numbers) on one thread, so the plots take these values too, wrapped in a
-``shap.Explanation``. Calibration is monotone: an input that raises the log-odds raises the
-calibrated probability as well.
+number the expected-value policy acts on. The values come from ``RecoveryModel.contributions``
+on the features the scoring pipeline already built: for LightGBM, exact TreeSHAP values of the
+raw log-odds that add up, with the base value, to that output to machine precision; for a
+scorecard, each feature's points against their training average, which are the Shapley values
+of an additive model. The plots take the same values, wrapped in a ``shap.Explanation``.
+Calibration is monotone: an input that raises the log-odds raises the calibrated probability as
+well.
 
 Exact TreeSHAP is fast for what it computes, yet far dearer than a plain prediction (its work
 per row grows with trees x leaves x depth squared); it sets the speed of ``reasons``. The text
@@ -43,8 +43,10 @@ from pydantic import AfterValidator, Field, field_validator
 from sklearn.utils.validation import check_is_fitted
 
 from recoverscore.config import StrictModel, Tier, default_config_path, load_config
+from recoverscore.data.facts import AGING_BUCKETS
+from recoverscore.data.schemas import TIERS
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.features import AGING_BUCKETS, STANDARD_FEATURES
+from recoverscore.modelling.features import STANDARD_FEATURES
 from recoverscore.modelling.model import TIER_FEATURE, RecoveryModel
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
@@ -212,16 +214,11 @@ def check_language(language: str) -> str:
 # --- contributions --------------------------------------------------------------------------------
 
 
-def _contributions(
-    model: RecoveryModel, frame: pd.DataFrame, tier: object
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The design matrix and LightGBM's SHAP values (last column: the base value)."""
-    check_is_fitted(model, "booster_")
-    design = model._design(frame, tier)
-    if len(design) == 0:
-        return design, np.empty((0, design.shape[1] + 1))
-    values = model.booster_.predict(design, pred_contrib=True, num_iteration=model.best_iteration_)
-    return design, np.asarray(values, dtype=float)
+def _frame_tiers(model: RecoveryModel, frame: pd.DataFrame, tier: object) -> object:
+    """``tier`` as given, else the tier column of ``frame`` (tier-aware models only)."""
+    if tier is None and model.tier_column is not None:
+        return frame[model.tier_column].to_numpy(dtype=object)
+    return tier
 
 
 def contributions(model: RecoveryModel, frame: pd.DataFrame, tier: object = None) -> pd.DataFrame:
@@ -229,10 +226,21 @@ def contributions(model: RecoveryModel, frame: pd.DataFrame, tier: object = None
 
     ``tier`` is a tier name, one per row, or ``None`` for the model's tier column of ``frame``.
     Columns: every model input (including ``tier`` for a tier-aware model) and ``base_value``;
-    each row adds up to LightGBM's raw score, whose sigmoid is ``model.raw_probability``.
+    each row adds up to the model's raw score. The scoring pipeline calls
+    ``model.contributions`` on features it has already built; this is the notebook's way in.
     """
-    design, values = _contributions(model, frame, tier)
-    return pd.DataFrame(values, index=frame.index, columns=[*design.columns, BASE_VALUE])
+    check_is_fitted(model, "kind_")
+    features = model.features_.transform(frame)
+    names, values = model.contributions(features, _frame_tiers(model, frame, tier))
+    return pd.DataFrame(values, index=frame.index, columns=[*names, BASE_VALUE])
+
+
+def _display_frame(model: RecoveryModel, features: pd.DataFrame, tier: object) -> pd.DataFrame:
+    """The features with the tier column a tier-aware model reads, as values are shown."""
+    if model.tier_column is None:
+        return features
+    tiers = [tier] * len(features) if isinstance(tier, str) else tier
+    return features.assign(**{TIER_FEATURE: pd.Categorical(tiers, categories=list(TIERS))})
 
 
 # --- values as text -------------------------------------------------------------------------------
@@ -381,7 +389,7 @@ def _join(parts: np.ndarray, separator: str) -> np.ndarray:
 
 def reasons(
     model: RecoveryModel,
-    frame: pd.DataFrame,
+    features: pd.DataFrame,
     tier: object = None,
     k: int = 3,
     language: str = "en",
@@ -389,6 +397,10 @@ def reasons(
     shap_values: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The ``k`` inputs that move each debtor's P(recover) under ``tier`` the most, as text.
+
+    ``features`` are the model's features of the debtors (``model.features_.transform``, which
+    the scoring pipeline has already built); ``tier`` one name or one per row (``None`` only for
+    a plain model without tiers).
 
     Ranked by absolute SHAP contribution, the tier input left out. Columns: ``reason_codes``
     (``CODE+`` raises, ``CODE-`` lowers, joined by ``;``), ``top_reasons`` (sentences joined by
@@ -398,23 +410,24 @@ def reasons(
     ``contributions(model, frame, tier)`` if the caller already has it, saves computing it again
     (TreeSHAP is by far the slowest step).
     """
+    if model.tier_column is not None and tier is None:
+        raise RecoverscoreError("reasons of a tier-aware model need the tier to explain")
     check_language(language)
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
         raise RecoverscoreError(f"k must be a whole number of reasons, at least 1 (got {k!r})")
     texts = texts or load_reasons()
     words = getattr(texts.words, language)
     if shap_values is None:
-        design, values = _contributions(model, frame, tier)
-        names = list(design.columns)
+        names, values = model.contributions(features, tier)
     else:
-        check_is_fitted(model, "booster_")
         names = list(shap_values.columns[:-1])
-        expected = [*model.feature_names_, BASE_VALUE]
-        if list(shap_values.columns) != expected or not shap_values.index.equals(frame.index):
+        expected = [*model.input_names, BASE_VALUE]
+        if list(shap_values.columns) != expected or not shap_values.index.equals(features.index):
             raise RecoverscoreError(
                 "shap_values must be contributions(model, frame, tier) of these very rows"
             )
-        design, values = model.features_.transform(frame), shap_values.to_numpy(dtype=float)
+        values = shap_values.to_numpy(dtype=float)
+    design = _display_frame(model, features, tier)
     candidates = [i for i, name in enumerate(names) if name != TIER_FEATURE]
     contrib = values[:, candidates]
     n, shown_k = len(design), min(k, len(candidates))
@@ -438,7 +451,7 @@ def reasons(
         "top_reasons": _join(sentences, " | "),
         **{f"reason_{j + 1}": sentences[:, j] for j in range(k)},
     }
-    return pd.DataFrame(columns, index=frame.index)
+    return pd.DataFrame(columns, index=features.index)
 
 
 # --- plots ----------------------------------------------------------------------------------------
@@ -491,7 +504,10 @@ def explanation(
     import shap
 
     texts = texts or load_reasons()
-    design, values = _contributions(model, frame, tier)
+    tier = _frame_tiers(model, frame, tier)
+    features = model.features_.transform(frame)
+    names, values = model.contributions(features, tier)
+    design = _display_frame(model, features, tier)[names]
     labels, data, display_data = _labels_and_display(design, texts, language, display)
     return shap.Explanation(
         values=values[:, :-1],

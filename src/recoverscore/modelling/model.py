@@ -1,20 +1,26 @@
-"""The recovery model: P(recover | features, tier) from one calibrated LightGBM.
+"""The recovery model: P(recover | features, tier) from a calibrated LightGBM or a scorecard.
 
 History was logged under an old policy, so to compare tiers for one debtor the model takes the
-tier as a categorical input and answers for tiers the debtor never got (``tier_matrix``). Early
-stopping on a validation split and regularised defaults let the same settings work on a thousand
-rows and on a million. Monotone constraints encode what must hold (recovery never rises with days
-past due, never falls with assets or partial payments). A calibration map, isotonic or Platt,
-chosen by held-out log loss, makes the probabilities mean what they say, which the expected-value
-policy needs. The saved package is LightGBM's native text model plus JSON: no pickle.
+tier as a categorical input and answers for tiers the debtor never got (``tier_probabilities``).
+Monotone constraints encode what must hold (recovery never rises with days past due, never falls
+with assets or partial payments), and a calibration map makes the probabilities mean what they
+say, which the expected-value policy needs.
+
+Large files train as before: early stopping and calibration on holdouts. Small files (below
+``small_data_rows``) cannot spare holdouts: the number of boosting rounds comes from k-fold
+cross-validation, calibration is fitted on the out-of-fold predictions, and every row trains the
+final booster. On small files ``kind="auto"`` also fits the WoE scorecard on the same folds and
+keeps whichever ranks better out of fold: on a thousand rows a scorecard often wins.
+
+``RecoveryModel`` follows scikit-learn's contract (every hyperparameter is an ``__init__``
+argument, so ``GridSearchCV`` and ``cross_val_score`` work). Its fitted state is LightGBM's
+native text model plus JSON (``state``), or the scorecard's JSON: nothing is pickled.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
 
@@ -23,23 +29,24 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from recoverscore.config import StrictModel, default_config_path, load_config
-from recoverscore.data.schemas import TIERS, Portfolio, probability_column, validate
-from recoverscore.data.tables import write_text
+from recoverscore.data.contract import InputContract
+from recoverscore.data.schemas import TIERS, probability_column
 from recoverscore.errors import RecoverscoreError
+from recoverscore.modelling.calibration import (
+    apply_calibration,
+    choose_calibration,
+    fit_calibration,
+)
 from recoverscore.modelling.features import DebtorFeatures
-from recoverscore.scoring import drift
+from recoverscore.modelling.scorecard import ScorecardModel
 
 TIER_FEATURE = "tier"
-FORMAT_VERSION = 1
-REFERENCE_ROWS = 50_000  # training rows profiled for drift checks (deciles need no more)
-_EPS = 1e-6
+KINDS = ("auto", "lightgbm", "scorecard")
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -83,20 +90,34 @@ class LightGBMConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
+    kind: Literal["auto", "lightgbm", "scorecard"] = "auto"
     seed: int = 42
     validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     calibration_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     min_holdout_rows: int = Field(default=200, ge=10)
+    small_data_rows: int = Field(default=20_000, ge=0)
+    cv_folds: int = Field(default=5, ge=2, le=20)
     calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
     num_threads: int = Field(default=2, ge=1)
     lightgbm: LightGBMConfig = LightGBMConfig()
     monotone: dict[str, Literal[-1, 1]] = Field(default_factory=dict)
+
+    def estimator(
+        self, features: DebtorFeatures | None = None, tier_column: str | None = "given_tier"
+    ) -> RecoveryModel:
+        """A ``RecoveryModel`` with these settings."""
+        settings = self.model_dump(exclude={"lightgbm"})
+        return RecoveryModel(features, tier_column, **settings, **self.lightgbm.model_dump())
 
 
 class TrainConfig(StrictModel):
     data: DataConfig = DataConfig()
     features: FeatureConfig = FeatureConfig()
     model: ModelConfig = ModelConfig()
+
+    def estimator(self) -> RecoveryModel:
+        """The model these settings describe, unfitted."""
+        return self.model.estimator(self.features.transformer(), self.data.tier_column)
 
 
 def load_train_config(path: str | Path | None = None) -> TrainConfig:
@@ -109,7 +130,7 @@ def load_train_config(path: str | Path | None = None) -> TrainConfig:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Rows fit to train on, their 0/1 target, and how many input rows were rejected."""
+    """Rows fit to train on, their 0/1 target, and the rows rejected with their failed checks."""
 
     frame: pd.DataFrame
     y: np.ndarray
@@ -134,11 +155,12 @@ class TrainingData:
 def prepare_training_data(frame: pd.DataFrame, config: TrainConfig) -> TrainingData:
     """Check a labelled file against the training config; every problem is one clear line.
 
-    A file with every portfolio column is validated against the portfolio contract and its bad
-    rows are set aside (counted, with reasons). A user's own file with other columns needs only
-    the columns its enabled features read, an id, the target and (if configured) the tier.
+    The input contract is derived from the file: the standard portfolio columns it has (or its
+    features need), its own extra columns and its id column. Rows that break it are set aside
+    and counted with their failed checks; a missing column is an error naming the features that
+    need it.
     """
-    data = config.data
+    data, features = config.data, config.features
     for column, key in ((data.id_column, "data.id_column"), (data.target, "data.target")):
         if column not in frame.columns:
             raise RecoverscoreError(f"the data has no column {column!r} (set by {key})")
@@ -147,14 +169,21 @@ def prepare_training_data(frame: pd.DataFrame, config: TrainConfig) -> TrainingD
             f"the data has no tier column {data.tier_column!r}: set data.tier_column to null "
             "to train a plain recovery model"
         )
-    rejected = pd.DataFrame(columns=["row", "reasons"])
-    if all(c in frame.columns for c in Portfolio.to_schema().columns):
-        report = validate(frame, Portfolio)
-        frame, rejected = report.valid, report.reasons()
-    else:
-        config.features.transformer().check_columns(frame)
-        if frame[data.id_column].duplicated().any():
-            raise RecoverscoreError(f"column {data.id_column!r} has duplicate ids")
+    transformer = features.transformer()
+    transformer.check_columns(frame)
+    contract = InputContract.derive(
+        frame.columns,
+        transformer.required_columns(),
+        id_column=data.id_column,
+        extra_numeric=features.extra_numeric,
+        extra_categorical=features.extra_categorical,
+    )
+    if "as_of" not in frame.columns:  # no dated feature needs it (checked above)
+        contract = contract.model_copy(
+            update={"standard": [c for c in contract.standard if c != "as_of"]}
+        )
+    report = contract.validate(frame)
+    frame, rejected = report.valid, report.row_failures()
     if data.tier_column is not None:
         unknown = ~frame[data.tier_column].isin(TIERS)
         if unknown.any():
@@ -180,55 +209,6 @@ def data_digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(columns + hashed.tobytes()).hexdigest()
 
 
-# --- calibration ----------------------------------------------------------------------------------
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
-
-
-def _fit_calibration(method: str, raw: np.ndarray, y: np.ndarray) -> dict:
-    """A calibration map as plain JSON-able numbers."""
-    if method == "isotonic":
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
-        return {
-            "method": "isotonic",
-            "x": iso.X_thresholds_.tolist(),
-            "y": iso.y_thresholds_.tolist(),
-        }
-    if method == "platt":
-        lr = LogisticRegression(C=1e6).fit(_logit(raw).reshape(-1, 1), y)
-        return {"method": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
-    return {"method": "none"}
-
-
-def apply_calibration(calibration: dict, raw: np.ndarray) -> np.ndarray:
-    """Map raw LightGBM probabilities through a fitted calibration; monotone non-decreasing."""
-    method = calibration["method"]
-    if method == "isotonic":
-        return np.interp(raw, calibration["x"], calibration["y"])
-    if method == "platt":
-        return 1.0 / (1.0 + np.exp(-(calibration["a"] * _logit(raw) + calibration["b"])))
-    return np.asarray(raw, dtype=float)
-
-
-def _choose_calibration(raw: np.ndarray, y: np.ndarray, seed: int) -> tuple[str, dict]:
-    """Isotonic or Platt, whichever has the lower 2-fold cross-validated log loss."""
-    losses = {}
-    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
-    for method in ("isotonic", "platt"):
-        pred = np.empty_like(raw)
-        for fit_idx, eval_idx in folds.split(raw, y):
-            cal = _fit_calibration(method, raw[fit_idx], y[fit_idx])
-            pred[eval_idx] = apply_calibration(cal, raw[eval_idx])
-        losses[method] = log_loss(y, np.clip(pred, _EPS, 1 - _EPS), labels=[0, 1])
-    return min(losses, key=losses.get), losses
-
-
-# --- the model ----------------------------------------------------------------------------------
-
-
 def binary_target(values: pd.Series, column: str) -> np.ndarray:
     """0/1 from booleans, 0/1 numbers or true/false text; anything else is a clear error."""
     if pd.api.types.is_bool_dtype(values):
@@ -244,120 +224,246 @@ def binary_target(values: pd.Series, column: str) -> np.ndarray:
     return mapped.to_numpy(dtype=int)
 
 
+# --- the model ----------------------------------------------------------------------------------
+
+
 def _holdout_rows(n: int, fraction: float, minimum: int) -> int:
     """Rows for a holdout: the fraction, but at least ``minimum`` and at most 30% of ``n``."""
     return int(min(max(round(fraction * n), minimum), 0.3 * n))
 
 
+def _check_frame(X: object) -> None:
+    if not isinstance(X, pd.DataFrame):
+        raise RecoverscoreError(
+            f"RecoveryModel needs a pandas DataFrame of portfolio rows, got {type(X).__name__}"
+        )
+
+
 class RecoveryModel(ClassifierMixin, BaseEstimator):
-    """Calibrated LightGBM of recovery, with the collection tier as an input when given.
+    """Calibrated LightGBM (or WoE scorecard) of recovery, with the tier as an input when given.
 
     features: a ``DebtorFeatures`` transformer (cloned settings; fitted here).
     tier_column: column of ``X`` holding the tier each case was given, or ``None`` for a plain
         recovery model that ignores tiers.
-    config: model settings (``ModelConfig``).
+    kind: ``lightgbm``, ``scorecard``, or ``auto`` (LightGBM on large files; on files below
+        ``small_data_rows`` whichever has the better out-of-fold AUC on the same folds).
+    The LightGBM settings, ``monotone`` (feature to +1 / -1), ``calibration`` and the holdout and
+    cross-validation sizes are as in ``configs/train.yaml``'s ``model`` section.
     """
 
     def __init__(
         self,
         features: DebtorFeatures | None = None,
         tier_column: str | None = "given_tier",
-        config: ModelConfig | None = None,
+        *,
+        kind: str = "auto",
+        seed: int = 42,
+        validation_fraction: float = 0.1,
+        calibration_fraction: float = 0.1,
+        min_holdout_rows: int = 200,
+        small_data_rows: int = 20_000,
+        cv_folds: int = 5,
+        calibration: str = "auto",
+        num_threads: int = 2,
+        monotone: dict[str, int] | None = None,
+        learning_rate: float = 0.04,
+        num_leaves: int = 31,
+        min_data_in_leaf: int = 100,
+        lambda_l2: float = 1.0,
+        feature_fraction: float = 0.9,
+        bagging_fraction: float = 0.8,
+        bagging_freq: int = 1,
+        max_bin: int = 127,
+        cat_smooth: float = 10.0,
+        max_rounds: int = 3000,
+        early_stopping_rounds: int = 100,
     ) -> None:
         self.features = features
         self.tier_column = tier_column
-        self.config = config
+        self.kind = kind
+        self.seed = seed
+        self.validation_fraction = validation_fraction
+        self.calibration_fraction = calibration_fraction
+        self.min_holdout_rows = min_holdout_rows
+        self.small_data_rows = small_data_rows
+        self.cv_folds = cv_folds
+        self.calibration = calibration
+        self.num_threads = num_threads
+        self.monotone = monotone
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_data_in_leaf = min_data_in_leaf
+        self.lambda_l2 = lambda_l2
+        self.feature_fraction = feature_fraction
+        self.bagging_fraction = bagging_fraction
+        self.bagging_freq = bagging_freq
+        self.max_bin = max_bin
+        self.cat_smooth = cat_smooth
+        self.max_rounds = max_rounds
+        self.early_stopping_rounds = early_stopping_rounds
 
-    # -- fitting --
+    # -- the design: features plus the tier --
+
+    def _tiers(self, X: pd.DataFrame | None, tier: object, n: int) -> np.ndarray | None:
+        """One tier name per row: ``tier`` (one name or one per row), else ``X``'s column."""
+        if self.tier_column is None:
+            return None
+        values = X[self.tier_column] if tier is None else tier
+        if isinstance(values, str):
+            values = [values] * n
+        values = np.asarray(values, dtype=object)
+        if not np.isin(values, TIERS).all():
+            raise RecoverscoreError(f"unknown tier in {self.tier_column!r}; use {TIERS}")
+        return values
 
     def _design(
-        self, X: pd.DataFrame, tier: object = None, features: pd.DataFrame | None = None
+        self, X: pd.DataFrame | None, tier: object = None, features: pd.DataFrame | None = None
     ) -> pd.DataFrame:
-        """Feature frame (``features`` if already built), plus the tier column if tier-aware.
-
-        The tier comes from ``tier`` (one name or one per row) or else from ``X``.
-        """
+        """Feature frame (``features`` if already built), plus the tier column if tier-aware."""
         design = self.features_.transform(X) if features is None else features.copy(deep=False)
-        if self.tier_column is not None:
-            values = X[self.tier_column] if tier is None else tier
-            if isinstance(values, str):
-                values = [values] * len(X)
-            tiers = pd.Categorical(np.asarray(values, dtype=object), categories=list(TIERS))
-            if pd.isna(tiers).any():
-                raise RecoverscoreError(f"unknown tier in {self.tier_column!r}; use {TIERS}")
-            design[TIER_FEATURE] = tiers
+        tiers = self._tiers(X, tier, len(design))
+        if tiers is not None:
+            design[TIER_FEATURE] = pd.Categorical(tiers, categories=list(TIERS))
         return design
 
     def _params(self, names: list[str]) -> dict:
-        cfg = self.config_
-        lgbm = cfg.lightgbm.model_dump()
-        monotone = [cfg.monotone.get(n, 0) for n in names]
+        monotone = self.monotone or {}
         return {
             "objective": "binary",
             "metric": "binary_logloss",
             "verbosity": -1,
-            "seed": cfg.seed,
+            "seed": self.seed,
             "deterministic": True,
             "force_col_wise": True,
-            "num_threads": cfg.num_threads,
-            "monotone_constraints": monotone,
+            "num_threads": self.num_threads,
+            "monotone_constraints": [monotone.get(n, 0) for n in names],
             "monotone_constraints_method": "basic",  # the only method exact in LightGBM 4.7 here
-            **{k: v for k, v in lgbm.items() if k not in ("max_rounds", "early_stopping_rounds")},
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "lambda_l2": self.lambda_l2,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": self.bagging_freq,
+            "max_bin": self.max_bin,
+            "cat_smooth": self.cat_smooth,
         }
 
+    # -- fitting --
+
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> RecoveryModel:
-        """Fit features on the training rows, LightGBM with early stopping, then calibration."""
-        self.config_ = self.config or ModelConfig()
-        cfg = self.config_
+        """Fit the features, then LightGBM (holdouts or k-fold) or the scorecard."""
+        _check_frame(X)
+        if self.kind not in KINDS:
+            raise RecoverscoreError(f"unknown model kind {self.kind!r}; choose one of {KINDS}")
         y = np.asarray(y, dtype=int)
         if len(np.unique(y)) < 2:
             raise RecoverscoreError("the target has a single class: nothing to learn")
-        n_valid = _holdout_rows(len(X), cfg.validation_fraction, cfg.min_holdout_rows)
-        n_calib = _holdout_rows(len(X), cfg.calibration_fraction, cfg.min_holdout_rows)
+        self.features_ = clone(self.features or DebtorFeatures()).fit(X)
+        self.feature_names_in_ = self.features_.feature_names_in_
+        self.n_features_in_ = self.features_.n_features_in_
+        self.input_columns_ = [str(c) for c in X.columns]
+        self.classes_ = np.array([0, 1])
+        self.n_training_rows_ = len(X)
+        self.cv_ = {}
+        small = len(X) < self.small_data_rows
+        if self.kind == "scorecard":
+            self.kind_ = "scorecard"
+        elif self.kind == "lightgbm" or not small:
+            self.kind_ = "lightgbm"
+        else:  # auto on a small file: both on the same folds, the better out of fold wins
+            self.kind_ = "auto"
+        if self.kind_ != "scorecard" and small:
+            self._fit_boosted_cv(X, y)
+        elif self.kind_ != "scorecard":
+            self._fit_boosted_holdout(X, y)
+        if self.kind_ == "auto":
+            oof = _scorecard_oof(X, y, self._scorecard(), self._folds(y))
+            self.cv_["scorecard_oof_auc"] = auc(y, oof)
+            better = self.cv_["scorecard_oof_auc"] > self.cv_["lightgbm_oof_auc"]
+            self.kind_ = "scorecard" if better else "lightgbm"
+        if self.kind_ == "scorecard":
+            self.scorecard_ = self._scorecard().fit(X, y)
+            for name in ("booster_", "calibration_", "calibration_losses_", "feature_names_"):
+                self.__dict__.pop(name, None)
+        return self
+
+    def _scorecard(self) -> ScorecardModel:
+        return ScorecardModel(self.features_, self.tier_column)
+
+    def _folds(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        folds = min(self.cv_folds, int(np.bincount(y).min()))
+        if folds < 2:
+            raise RecoverscoreError("too few rows of the rarer outcome for cross-validation")
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        return list(splitter.split(np.zeros(len(y)), y))
+
+    def _fit_calibration(self, raw: np.ndarray, y: np.ndarray) -> None:
+        method = self.calibration
+        self.calibration_losses_ = {}
+        if method == "auto":
+            method, self.calibration_losses_ = choose_calibration(raw, y, self.seed)
+        self.calibration_ = fit_calibration(method, raw, y)
+
+    def _fit_boosted_holdout(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        """Early stopping and calibration on holdouts of the training rows (large files)."""
+        n_valid = _holdout_rows(len(X), self.validation_fraction, self.min_holdout_rows)
+        n_calib = _holdout_rows(len(X), self.calibration_fraction, self.min_holdout_rows)
         train_idx, rest_idx = train_test_split(
-            np.arange(len(X)), test_size=n_valid + n_calib, stratify=y, random_state=cfg.seed
+            np.arange(len(X)), test_size=n_valid + n_calib, stratify=y, random_state=self.seed
         )
         valid_idx, calib_idx = train_test_split(
-            rest_idx, test_size=n_calib, stratify=y[rest_idx], random_state=cfg.seed
+            rest_idx, test_size=n_calib, stratify=y[rest_idx], random_state=self.seed
         )
-        self.features_ = clone(self.features or DebtorFeatures()).fit(X.iloc[train_idx])
         design = self._design(X)
-        names = list(design.columns)
-        params = self._params(names)
+        params = self._params(list(design.columns))
         train_set = lgb.Dataset(design.iloc[train_idx], y[train_idx], free_raw_data=True)
         valid_set = lgb.Dataset(design.iloc[valid_idx], y[valid_idx], reference=train_set)
         self.booster_ = lgb.train(
             params,
             train_set,
-            num_boost_round=cfg.lightgbm.max_rounds,
+            num_boost_round=self.max_rounds,
             valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(cfg.lightgbm.early_stopping_rounds, verbose=False)],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         raw = self.booster_.predict(
             design.iloc[calib_idx], num_iteration=self.booster_.best_iteration
         )
-        method = cfg.calibration
-        self.calibration_losses_ = {}
-        if method == "auto":
-            method, self.calibration_losses_ = _choose_calibration(raw, y[calib_idx], cfg.seed)
-        self.calibration_ = _fit_calibration(method, raw, y[calib_idx])
-        self.feature_names_ = names
-        self.classes_ = np.array([0, 1])
-        self.n_training_rows_ = len(X)
-        sample = design.iloc[train_idx].sample(
-            n=min(len(train_idx), REFERENCE_ROWS), random_state=cfg.seed
-        )
-        features = sample.drop(columns=TIER_FEATURE, errors="ignore")
-        self.reference_ = drift.reference(features, self.tier_matrix(features, features))
-        return self
+        self._fit_calibration(raw, y[calib_idx])
+        self.feature_names_ = list(design.columns)
 
-    # -- predicting --
+    def _fit_boosted_cv(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        """Rounds from k-fold CV, calibration on out-of-fold predictions, every row trains."""
+        folds = self._folds(y)
+        design = self._design(X)
+        # a small file is quicker on one thread: the threads' start-up costs more than each
+        # round's work (and stalls badly when another process holds the cores)
+        params = {**self._params(list(design.columns)), "num_threads": 1}
+        dataset = lgb.Dataset(design, y, free_raw_data=False)
+        result = lgb.cv(
+            params,
+            dataset,
+            num_boost_round=self.max_rounds,
+            folds=folds,
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            return_cvbooster=True,
+        )
+        rounds = len(result["valid binary_logloss-mean"])
+        oof = np.empty(len(y))
+        for booster, (_, held_out) in zip(result["cvbooster"].boosters, folds, strict=True):
+            oof[held_out] = booster.predict(design.iloc[held_out], num_iteration=rounds)
+        self.cv_ = {"folds": len(folds), "rounds": rounds, "lightgbm_oof_auc": auc(y, oof)}
+        self._fit_calibration(oof, y)
+        self.booster_ = lgb.train(params, dataset, num_boost_round=rounds)
+        self.feature_names_ = list(design.columns)
+
+    # -- predicting from already-built features --
 
     def _as_matrix(self, design: pd.DataFrame) -> np.ndarray:
         """The design as LightGBM's float matrix: categoricals as codes, unknown ones missing.
 
         What ``Booster.predict`` does to a DataFrame on every call, done once per batch: it
-        costs about a third of a prediction, and ``tier_matrix`` predicts four times.
+        costs about a third of a prediction, and ``tier_probabilities`` predicts four times.
         """
         stored = self.booster_.pandas_categorical or []
         columns = [c for c in design.columns if isinstance(design[c].dtype, pd.CategoricalDtype)]
@@ -370,44 +476,36 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             codes[column] = values
         return design.assign(**codes).to_numpy(dtype=np.float64, na_value=np.nan)
 
-    def _predict(self, matrix: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(matrix, num_iteration=self.best_iteration_)
-
-    def raw_probability(self, X: pd.DataFrame, tier: object = None) -> np.ndarray:
-        """LightGBM's uncalibrated P(recover) (what SHAP contributions explain)."""
-        check_is_fitted(self, "booster_")
-        return self._predict(self._as_matrix(self._design(X, tier)))
-
-    @property
-    def fingerprint(self) -> str:
-        """SHA-256 of the LightGBM text model: names this exact model in scored output."""
-        check_is_fitted(self, "booster_")
-        text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
-        return hashlib.sha256(text.encode()).hexdigest()
-
     @property
     def best_iteration_(self) -> int:
+        check_is_fitted(self, "booster_")
         return self.booster_.best_iteration or self.booster_.current_iteration()
 
-    def recovery_probability(self, X: pd.DataFrame, tier: object = None) -> np.ndarray:
-        """Calibrated P(recover | X, tier); ``tier`` a name or one per row, else ``X``'s column."""
-        return apply_calibration(self.calibration_, self.raw_probability(X, tier))
+    def _predict(self, matrix: np.ndarray, raw: bool = False) -> np.ndarray:
+        return self.booster_.predict(matrix, num_iteration=self.best_iteration_, raw_score=raw)
 
-    def predict_proba(self, X: pd.DataFrame, tier: object = None) -> np.ndarray:
-        """scikit-learn's two columns: P(not recovered), P(recovered)."""
-        p = self.recovery_probability(X, tier)
-        return np.column_stack([1 - p, p])
+    def raw_score(self, features: pd.DataFrame, tier: object) -> np.ndarray:
+        """Log-odds before calibration under ``tier`` (what the contributions add up to)."""
+        check_is_fitted(self, "kind_")
+        if self.kind_ == "scorecard":
+            return self.scorecard_.raw_score(features, tier)
+        return self._predict(self._as_matrix(self._design(None, tier, features)), raw=True)
 
-    def predict(self, X: pd.DataFrame, tier: object = None) -> np.ndarray:
-        return (self.recovery_probability(X, tier) >= 0.5).astype(int)
-
-    def tier_matrix(self, X: pd.DataFrame, features: pd.DataFrame | None = None) -> pd.DataFrame:
+    def tier_probabilities(
+        self, X: pd.DataFrame | None = None, features: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """One column ``p_<tier>`` per tier: the counterfactual P(recover) under each.
 
-        ``features``: ``features_.transform(X)`` when the caller has it already.
+        ``features``: ``features_.transform(X)`` when the caller has it already (then ``X`` may
+        be omitted).
         """
-        check_is_fitted(self, "booster_")
-        design = self._design(X, TIERS[0], features)
+        check_is_fitted(self, "kind_")
+        if features is None:
+            _check_frame(X)
+            features = self.features_.transform(X)
+        if self.kind_ == "scorecard":
+            return self.scorecard_.tier_probabilities(features)
+        design = self._design(None, TIERS[0], features)
         matrix = self._as_matrix(design)  # features once; only the tier column changes
         position = list(design.columns).index(TIER_FEATURE) if self.tier_column else None
         columns = {}
@@ -417,32 +515,82 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             if position is not None or code == 0:
                 p = apply_calibration(self.calibration_, self._predict(matrix))
             columns[probability_column(tier)] = p
-        return pd.DataFrame(columns, index=X.index)
+        return pd.DataFrame(columns, index=features.index)
+
+    @property
+    def input_names(self) -> list[str]:
+        """The model's inputs, in the order of ``contributions``: features, then the tier."""
+        check_is_fitted(self, "kind_")
+        if self.kind_ == "scorecard":
+            return list(self.scorecard_.feature_names_)
+        return list(self.feature_names_)
+
+    def contributions(
+        self, features: pd.DataFrame, tier: object = None
+    ) -> tuple[list[str], np.ndarray]:
+        """Exact SHAP values of the log-odds under ``tier`` on already-built ``features``.
+
+        Returns the input names (the tier among them for a tier-aware model) and an
+        ``n x (inputs + 1)`` array whose last column is the base value; each row adds up to
+        ``raw_score``. LightGBM's TreeSHAP for boosted models, centred points for a scorecard.
+        """
+        check_is_fitted(self, "kind_")
+        if self.kind_ == "scorecard":
+            return self.scorecard_.contributions(features, tier)
+        design = self._design(None, tier, features)
+        if len(design) == 0:
+            return list(design.columns), np.empty((0, design.shape[1] + 1))
+        values = self.booster_.predict(
+            self._as_matrix(design), pred_contrib=True, num_iteration=self.best_iteration_
+        )
+        return list(design.columns), np.asarray(values, dtype=float)
+
+    # -- X in, like any scikit-learn classifier --
+
+    def recovery_probability(self, X: pd.DataFrame, tier: object = None) -> np.ndarray:
+        """Calibrated P(recover | X, tier); ``tier`` a name or one per row, else ``X``'s column."""
+        check_is_fitted(self, "kind_")
+        _check_frame(X)
+        if self.kind_ == "scorecard":
+            return self.scorecard_.recovery_probability(X, tier)
+        raw = self._predict(self._as_matrix(self._design(X, tier)))
+        return apply_calibration(self.calibration_, raw)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """scikit-learn's two columns: P(not recovered), P(recovered)."""
+        p = self.recovery_probability(X)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.recovery_probability(X) >= 0.5).astype(int)
 
     def feature_importance(self) -> pd.DataFrame:
-        """Total gain and split count per feature, largest gain first."""
-        check_is_fitted(self, "booster_")
-        return pd.DataFrame(
-            {
-                "feature": self.booster_.feature_name(),
-                "gain": self.booster_.feature_importance("gain"),
-                "splits": self.booster_.feature_importance("split"),
-            }
-        ).sort_values("gain", ascending=False, ignore_index=True)
+        """Importance per input, largest first: LightGBM's total gain, or a scorecard's
+        coefficient times the spread of its WoE."""
+        check_is_fitted(self, "kind_")
+        if self.kind_ == "scorecard":
+            card = self.scorecard_
+            spread = [
+                np.ptp(card.bins_[name]["woe"]) if card.bins_[name]["woe"] else 0.0
+                for name in card.feature_names_
+            ]
+            importance = np.abs(card.coef_) * np.asarray(spread)
+            names = card.feature_names_
+        else:
+            importance = self.booster_.feature_importance("gain")
+            names = self.booster_.feature_name()
+        return pd.DataFrame({"feature": names, "importance": importance}).sort_values(
+            "importance", ascending=False, ignore_index=True
+        )
 
-    # -- the package: native text model plus JSON --
+    # -- state for the model package: LightGBM text and JSON --
 
-    def save(self, directory: str | Path) -> Path:
-        """Write ``model.txt`` (LightGBM text) and ``package.json``; nothing pickled."""
-        check_is_fitted(self, "booster_")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
-        write_text(text, directory / "model.txt")
-        package = {
-            "format_version": FORMAT_VERSION,
-            "tiers": list(TIERS),
-            "tier_column": self.tier_column,
+    def state(self) -> tuple[str | None, dict]:
+        """The LightGBM text model (``None`` for a scorecard) and everything else as JSON."""
+        check_is_fitted(self, "kind_")
+        state = {
+            "kind": self.kind_,
+            "params": {k: v for k, v in self.get_params(deep=False).items() if k != "features"},
             "features": {
                 "params": {
                     k: list(v) if isinstance(v, tuple) else v
@@ -451,57 +599,110 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
                 "categories": self.features_.categories_,
                 "names": list(self.features_.feature_names_out_),
             },
+            "input_columns": self.input_columns_,
+            "n_training_rows": self.n_training_rows_,
+            "cv": self.cv_,
+        }
+        if self.kind_ == "scorecard":
+            return None, {**state, "scorecard": self.scorecard_.state()}
+        text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
+        boosted = {
             "feature_names": self.feature_names_,
             "calibration": self.calibration_,
             "calibration_losses": self.calibration_losses_,
-            "config": self.config_.model_dump(),
-            "n_training_rows": self.n_training_rows_,
-            "reference": self.reference_,
-            "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "versions": {
-                p: version(p)
-                for p in ("recoverscore", "lightgbm", "scikit-learn", "pandas", "numpy")
-            },
         }
-        # package.json last: it names the model's hash, so a package is complete once it lands
-        write_text(json.dumps(package, indent=2), directory / "package.json")
-        return directory
+        return text, {**state, **boosted}
 
     @classmethod
-    def load(cls, directory: str | Path) -> RecoveryModel:
-        """Rebuild a fitted model from a package directory written by ``save``."""
-        directory = Path(directory)
-        try:
-            package = json.loads((directory / "package.json").read_text(encoding="utf-8"))
-            text = (directory / "model.txt").read_text(encoding="utf-8")
-        except FileNotFoundError as error:
-            raise RecoverscoreError(
-                f"not a recoverscore model package: {error.filename} is missing"
-            ) from None
-        if package.get("format_version") != FORMAT_VERSION:
-            raise RecoverscoreError(
-                f"{directory}: unsupported package format {package.get('format_version')!r}"
-            )
-        if hashlib.sha256(text.encode()).hexdigest() != package["model_sha256"]:
-            raise RecoverscoreError(f"{directory}/model.txt does not match its package.json")
-        spec = package["features"]
+    def from_state(cls, text: str | None, state: dict) -> RecoveryModel:
+        """Rebuild a fitted model from ``state()`` (LightGBM text checked by the caller)."""
+        spec = state["features"]
         features = DebtorFeatures(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in spec["params"].items()}
         )
         features.categories_ = spec["categories"]
         features.feature_names_out_ = np.asarray(spec["names"], dtype=object)
-        model = cls(
-            features=features,
-            tier_column=package["tier_column"],
-            config=ModelConfig.model_validate(package["config"]),
-        )
-        model.config_ = model.config
+        features.feature_names_in_ = np.asarray(features.required_columns(), dtype=object)
+        features.n_features_in_ = len(features.feature_names_in_)
+        model = cls(features=features, **state["params"])
         model.features_ = features
-        model.booster_ = lgb.Booster(model_str=text)
-        model.calibration_ = package["calibration"]
-        model.calibration_losses_ = package["calibration_losses"]
-        model.feature_names_ = package["feature_names"]
+        model.feature_names_in_ = features.feature_names_in_
+        model.n_features_in_ = features.n_features_in_
+        model.input_columns_ = list(state["input_columns"])
         model.classes_ = np.array([0, 1])
-        model.n_training_rows_ = package["n_training_rows"]
-        model.reference_ = package.get("reference")  # packages before drift checks have none
+        model.n_training_rows_ = state["n_training_rows"]
+        model.cv_ = state["cv"]
+        model.kind_ = state["kind"]
+        if model.kind_ == "scorecard":
+            model.scorecard_ = ScorecardModel.from_state(
+                state["scorecard"], features, model.tier_column
+            )
+        else:
+            model.booster_ = lgb.Booster(model_str=text)
+            model.feature_names_ = list(state["feature_names"])
+            model.calibration_ = state["calibration"]
+            model.calibration_losses_ = state["calibration_losses"]
         return model
+
+    def input_contract(self, id_column: str = "debtor_id") -> InputContract:
+        """The contract of the columns this model was trained on (for a package)."""
+        check_is_fitted(self, "kind_")
+        return InputContract.derive(
+            self.input_columns_,
+            self.features_.required_columns(),
+            id_column=id_column,
+            extra_numeric=self.features_.extra_numeric,
+            extra_categorical=self.features_.extra_categorical,
+        )
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p))
+
+
+def _scorecard_oof(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    card: ScorecardModel,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Out-of-fold P(recover) of a scorecard under the given tiers (empty folds: nothing)."""
+    oof = np.empty(len(y))
+    for train_idx, held_out in folds:
+        fitted = clone(card).fit(X.iloc[train_idx], y[train_idx])
+        oof[held_out] = fitted.recovery_probability(X.iloc[held_out])
+    return oof
+
+
+# --- cross-validated comparison (recoverscore train --cv K) -----------------------------------
+
+
+def cross_validate(
+    frame: pd.DataFrame, y: np.ndarray, model: RecoveryModel, folds: int = 5
+) -> pd.DataFrame:
+    """Out-of-fold AUC of ``model`` and of the WoE scorecard on the same stratified folds.
+
+    One row per candidate: mean and standard deviation of the per-fold AUC and the AUC of the
+    pooled out-of-fold predictions.
+    """
+    y = np.asarray(y, dtype=int)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=model.seed)
+    card = ScorecardModel(model.features, model.tier_column)
+    per_fold: dict[str, list[float]] = {"model": [], "scorecard": []}
+    pooled = {name: np.empty(len(y)) for name in per_fold}
+    for train_idx, held_out in splitter.split(np.zeros(len(y)), y):
+        train, test = frame.iloc[train_idx], frame.iloc[held_out]
+        for name, candidate in (("model", model), ("scorecard", card)):
+            fitted = clone(candidate).fit(train, y[train_idx])
+            p = fitted.recovery_probability(test)
+            pooled[name][held_out] = p
+            per_fold[name].append(auc(y[held_out], p))
+    return pd.DataFrame(
+        {
+            "candidate": list(per_fold),
+            "auc_mean": [float(np.mean(v)) for v in per_fold.values()],
+            "auc_sd": [float(np.std(v, ddof=1)) for v in per_fold.values()],
+            "oof_auc": [auc(y, pooled[name]) for name in per_fold],
+            "folds": folds,
+        }
+    ).set_index("candidate")

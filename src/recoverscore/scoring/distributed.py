@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recoverscore.data.reader import Batch
 from recoverscore.errors import RecoverscoreError
-from recoverscore.scoring.batch import Batch
 from recoverscore.scoring.pipeline import BatchResult, Scorer
 
 _ROW = "__row__"

@@ -1,11 +1,24 @@
-"""Scoring a portfolio: validated rows in, one recommendation per debtor out.
+"""The scoring pipeline: raw portfolio rows in, one recommendation per debtor out.
 
-``score`` is the one call a notebook needs: the model's probabilities under every tier, the
-policy's choice with its guardrails, and the SHAP reasons, in the columns of ``schemas.Scored``.
-``score_batch`` is the same work for one batch of a file that may hold bad rows: it never
-raises for a row, it splits the batch into scored rows and rejected rows with their reasons,
-and counts what a run summary and a drift check need. The batch job, the Dask engine and the
-served model all call it, so they agree row for row.
+``Scorer.score_batch`` is the one function every way of scoring calls: ``recoverscore.score()``
+in a notebook, the batch job (local and on Dask workers) and the served MLflow model. For one
+batch it
+
+1. fixes each row's decision date (the one ``as_of`` rule, below),
+2. validates the rows against the model package's input contract (bad rows become rejects with
+   their failed checks, never errors),
+3. works out the debt facts once (``DebtFacts``: age, bucket, limitation, assets, contact),
+4. builds the model's features from the rows and those facts,
+5. predicts P(recover) under every tier from those features,
+6. applies the package's guardrails and policy to the facts and probabilities,
+7. explains the recommended tier from the same features (``RecoveryModel.contributions``),
+8. counts the features and scores for the drift check,
+
+so nothing is computed twice and the answers agree row for row whichever way they are asked.
+
+**The decision date.** ``as_of`` given to the call (``--as-of``, ``score(as_of=...)``, the
+serving parameter ``as_of``) is every row's decision date, replacing any ``as_of`` column;
+without it each row's own ``as_of`` column is used; without that, today.
 """
 
 from __future__ import annotations
@@ -18,157 +31,190 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recoverscore.data.costs import CostConfig, load_costs
-from recoverscore.data.schemas import TIERS, Portfolio, Scored, column_kinds, validate
+from recoverscore.data.contract import STANDARD_ID
+from recoverscore.data.schemas import TIERS, Scored, column_kinds
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling import explain
-from recoverscore.modelling.model import RecoveryModel
 from recoverscore.scoring.drift import DriftCounter
+from recoverscore.scoring.package import ModelPackage
 from recoverscore.strategy import policy
 
 OUTPUT_COLUMNS = list(Scored.to_schema().columns)
-REJECT_COLUMNS = ["row", "reasons"]  # then the input's own columns, as text
+FAILURE_COLUMNS = ["row", "failed_checks"]  # then the input's own columns, as text
 _ARROW_TYPES = {"str": pa.string(), "float": pa.float64(), "date": pa.date32()}
 
 
-def output_schema() -> pa.Schema:
+def output_columns(id_column: str = STANDARD_ID) -> list[str]:
+    """The scored output's columns, the id under the model's own id column name."""
+    return [id_column if c == STANDARD_ID else c for c in OUTPUT_COLUMNS]
+
+
+def output_schema(id_column: str = STANDARD_ID) -> pa.Schema:
     """Arrow types of the scored output, fixed so every batch and every engine write alike."""
     kinds = column_kinds(Scored)
-    return pa.schema([(name, _ARROW_TYPES[kinds[name]]) for name in OUTPUT_COLUMNS])
+    return pa.schema(
+        [
+            (name, _ARROW_TYPES[kinds[c]])
+            for name, c in zip(output_columns(id_column), OUTPUT_COLUMNS, strict=True)
+        ]
+    )
 
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """How to score: the decision date, the rule and what to explain.
+    """How to score; the same names in ``score()``, the CLI and the serving parameters.
 
-    as_of: snapshot date for rows (or files) without an ``as_of`` column; when given it also
-        overrides the file's column. ``None`` with no column means today.
-    rule: ``value`` (expected net value) or ``matrix`` (score band x aging bucket).
-    capacity: per-tier caps for the value rule, applied within each batch (``None``: config's).
+    as_of: every row's decision date (replaces the rows' ``as_of``); ``None``: the rows' own
+        ``as_of`` column, else today.
+    policy: the decision rule, ``value`` (expected net value) or ``matrix`` (score band x
+        aging bucket).
+    explain, top_k, language: SHAP reasons, how many, in ``en`` or ``zh``.
+    capacity: per-tier caps for the value policy within each batch (``None``: the package's).
     """
 
     as_of: pd.Timestamp | None = None
-    rule: str = "value"
+    policy: str = "value"
     explain: bool = True
     top_k: int = 3
     language: str = "en"
     capacity: dict[str, int | None] | None = None
-    model_version: str | None = None
 
     def __post_init__(self) -> None:
-        if self.rule not in policy.POLICIES:
+        if self.policy not in policy.POLICIES:
             raise RecoverscoreError(
-                f"unknown policy {self.rule!r}; choose one of {policy.POLICIES}"
+                f"unknown policy {self.policy!r}; choose one of {list(policy.POLICIES)}"
             )
-        if self.top_k < 1:
-            raise RecoverscoreError(f"top_k must be at least 1 (got {self.top_k})")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise RecoverscoreError(
+                f"top_k must be a whole number, at least 1 (got {self.top_k!r})"
+            )
         explain.check_language(self.language)
+        if self.as_of is not None:
+            object.__setattr__(self, "as_of", pd.Timestamp(self.as_of).normalize())
+
+    def describe(self) -> dict:
+        """The options as plain values (for run logs and resume checks)."""
+        return {
+            "as_of": None if self.as_of is None else str(self.as_of.date()),
+            "policy": self.policy,
+            "explain": self.explain,
+            "top_k": self.top_k,
+            "language": self.language,
+            "capacity": self.capacity,
+        }
 
 
-# What a serving request may set in ``params``, with the defaults batch scoring uses.
-SERVING_PARAMS = {"explain": True, "top_k": 3, "language": "en", "policy": "value"}
+def decision_dates(frame: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    """``frame`` with its ``as_of`` column set by the one rule (see the module docstring)."""
+    if as_of is not None:
+        return frame.assign(as_of=as_of)
+    if "as_of" in frame.columns:
+        return frame
+    return frame.assign(as_of=pd.Timestamp.today().normalize())
 
 
 @dataclass
 class Scorer:
-    """A model with the settings to score it: what each batch (or Dask worker) needs."""
+    """A model package with the options to score it: what each batch (or worker) needs."""
 
-    model: RecoveryModel
+    package: ModelPackage
     options: ScoringOptions = field(default_factory=ScoringOptions)
-    settings: policy.PolicyConfig = field(default_factory=policy.load_policy_config)
-    costs: CostConfig = field(default_factory=load_costs)
+    version: str | None = None  # the registry version; ``None``: the package's own label
 
     @cached_property
-    def texts(self) -> explain.ReasonTexts:
-        return explain.load_reasons()
+    def label(self) -> str:
+        """The version label scored rows carry."""
+        return self.version or self.package.label
 
     @cached_property
-    def version(self) -> str:
-        """The label scored rows carry (hashing the model text costs a few ms: once)."""
-        return self.options.model_version or f"sha:{self.model.fingerprint[:12]}"
+    def unchecked(self) -> list[str]:
+        return self.package.unchecked_rules()
 
-    def score_valid(
-        self, valid: pd.DataFrame, seconds: dict[str, float] | None = None
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Score rows that passed validation: (the ``Scored`` frame, the model's features)."""
-        seconds = {} if seconds is None else seconds
-        if valid.empty:  # LightGBM cannot predict zero rows
-            return output_schema().empty_table().to_pandas(), pd.DataFrame(index=valid.index)
-        clock = time.perf_counter()
-        features = self.model.features_.transform(valid)
-        matrix = self.model.tier_matrix(valid, features)
-        cases = policy.Cases.build(valid, matrix, self.settings.limitation_years)
-        decision = policy.decide(
-            cases, self.settings, self.costs, self.options.rule, self.options.capacity
-        )
-        out = pd.concat([valid[["debtor_id", "as_of"]], matrix, decision], axis=1)
-        out["model_version"] = self.version
-        seconds["score"] = seconds.get("score", 0.0) + time.perf_counter() - clock
-        clock = time.perf_counter()
-        out["top_reasons"] = None
-        out["reason_codes"] = None
-        if self.options.explain and len(valid):
-            text = explain.reasons(
-                self.model,
-                valid,
-                decision["recommended_tier"].to_numpy(),
-                self.options.top_k,
-                self.options.language,
-                self.texts,
-            )
-            out["top_reasons"] = text["top_reasons"].to_numpy()
-            out["reason_codes"] = text["reason_codes"].to_numpy()
-        seconds["explain"] = seconds.get("explain", 0.0) + time.perf_counter() - clock
-        return out[OUTPUT_COLUMNS], features
+    @property
+    def id_column(self) -> str:
+        return self.package.contract.id_column
 
     def score_batch(
         self,
         raw: pd.DataFrame,
-        rows: np.ndarray,
+        rows: np.ndarray | None = None,
         duplicates: np.ndarray | None = None,
         malformed: pd.DataFrame | None = None,
     ) -> BatchResult:
-        """Score one batch of raw rows numbered ``rows``; bad rows become rejects, never errors.
+        """Score one batch of raw rows numbered ``rows`` (default 1..n); bad rows become
+        rejects, never errors.
 
         ``duplicates``: ``id_hashes`` of ids seen more than once in the whole input; every copy
-        is rejected, as ``schemas.validate`` does within one frame. ``malformed``: records the
-        reader could not split into columns, as rejects (``row``, ``reasons``, ``raw_record``).
+        is rejected, as validation does within one batch. ``malformed``: records the reader
+        could not split into columns, as rejects (``row``, ``failed_checks``, ``raw_record``).
         """
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
-        rows = np.asarray(rows, dtype=np.int64)
-        frame = raw if self.options.as_of is None else raw.drop(columns="as_of", errors="ignore")
-        report = validate(frame, Portfolio, as_of=self.options.as_of or _today(), rows=rows)
+        rows = np.arange(1, len(raw) + 1) if rows is None else np.asarray(rows, dtype=np.int64)
+        frame = decision_dates(raw, self.options.as_of)
+        report = self.package.contract.validate(frame, rows=rows)
         failures, valid = report.failures, report.valid
-        if duplicates is not None and len(duplicates) and "debtor_id" in raw.columns:
-            ids = raw["debtor_id"]
-            repeated = np.isin(id_hashes(ids), duplicates) & ids.notna().to_numpy()
-            if repeated.any():
-                extra = pd.DataFrame(
-                    {
-                        "row": rows[repeated],
-                        "column": "debtor_id",
-                        "check": "field_uniqueness",
-                        "value": ids[repeated].astype("string").to_numpy(dtype=object),
-                    }
-                )
-                failures = (
-                    pd.concat([failures, extra], ignore_index=True)
-                    .drop_duplicates(subset=["row", "column", "check"])
-                    .sort_values(["row", "column"], kind="stable", ignore_index=True)
-                )
-                valid = valid.drop(index=rows[repeated], errors="ignore")
+        if duplicates is not None and len(duplicates) and self.id_column in raw.columns:
+            failures, valid = _reject_duplicates(
+                raw, rows, failures, valid, duplicates, self.id_column
+            )
         seconds["validate"] = time.perf_counter() - clock
-        scored, features = self.score_valid(valid, seconds)
+        scored, counter = self._score_valid(valid, seconds)
         rejects = _rejects(raw, rows, failures, malformed)
         stats = _stats(scored, rejects, failures, len(rows) + _count(malformed))
-        if self.model.reference_ is not None:
-            probabilities = scored[[f"p_{t}" for t in TIERS]]
-            stats["drift"] = (
-                DriftCounter(self.model.reference_).add(features, probabilities).to_json()
-            )
+        if counter is not None:
+            stats["drift"] = counter.to_json()
         stats["seconds"] = seconds
         return BatchResult(scored.reset_index(drop=True), rejects, stats)
+
+    def _score_valid(
+        self, valid: pd.DataFrame, seconds: dict[str, float]
+    ) -> tuple[pd.DataFrame, DriftCounter | None]:
+        """Steps 3-8 of the module docstring for rows that passed validation."""
+        if valid.empty:  # LightGBM cannot predict zero rows
+            return output_schema(self.id_column).empty_table().to_pandas(), None
+        clock = time.perf_counter()
+        package, options = self.package, self.options
+        model = package.model
+        facts = model.features_.facts(valid)
+        features = model.features_.transform(valid, facts)
+        probabilities = model.tier_probabilities(features=features)
+        cases = policy.Cases.build(facts, probabilities)
+        decision = policy.decide(
+            cases,
+            package.policy,
+            package.costs,
+            options.policy,
+            options.capacity,
+            unchecked=self.unchecked,
+        )
+        out = pd.concat([valid[[self.id_column, "as_of"]], probabilities, decision], axis=1)
+        out["model_version"] = self.label
+        out["overrides"] = (
+            ";".join(f"{k} {v}" for k, v in sorted(package.overrides.items())) or None
+        )
+        seconds["score"] = seconds.get("score", 0.0) + time.perf_counter() - clock
+        clock = time.perf_counter()
+        out["top_reasons"] = None
+        out["reason_codes"] = None
+        tiers = decision["recommended_tier"].to_numpy(dtype=object)
+        explained = pd.notna(tiers) | (model.tier_column is None)  # no tier, nothing to explain
+        if options.explain and explained.any():
+            text = explain.reasons(
+                model,
+                features[explained],
+                None if model.tier_column is None else tiers[explained],
+                options.top_k,
+                options.language,
+                package.texts,
+            )
+            out.loc[explained, "top_reasons"] = text["top_reasons"].to_numpy()
+            out.loc[explained, "reason_codes"] = text["reason_codes"].to_numpy()
+        seconds["explain"] = seconds.get("explain", 0.0) + time.perf_counter() - clock
+        counter = None
+        if package.reference is not None:
+            counter = DriftCounter(package.reference).add(features, probabilities)
+        return out[output_columns(self.id_column)], counter
 
 
 @dataclass(frozen=True)
@@ -188,34 +234,59 @@ def id_hashes(ids: pd.Series) -> np.ndarray:
     return pd.util.hash_array(ids.astype("string").to_numpy(dtype=object, na_value=""))
 
 
+def _reject_duplicates(
+    raw: pd.DataFrame,
+    rows: np.ndarray,
+    failures: pd.DataFrame,
+    valid: pd.DataFrame,
+    duplicates: np.ndarray,
+    id_column: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every copy of an id repeated anywhere in the input fails ``field_uniqueness``."""
+    ids = raw[id_column]
+    repeated = np.isin(id_hashes(ids), duplicates) & ids.notna().to_numpy()
+    if not repeated.any():
+        return failures, valid
+    extra = pd.DataFrame(
+        {
+            "row": rows[repeated],
+            "column": id_column,
+            "check": "field_uniqueness",
+            "value": ids[repeated].astype("string").to_numpy(dtype=object),
+        }
+    )
+    failures = (
+        pd.concat([failures, extra], ignore_index=True)
+        .drop_duplicates(subset=["row", "column", "check"])
+        .sort_values(["row", "column"], kind="stable", ignore_index=True)
+    )
+    return failures, valid.drop(index=rows[repeated], errors="ignore")
+
+
 def _count(frame: pd.DataFrame | None) -> int:
     return 0 if frame is None else len(frame)
-
-
-def _today() -> pd.Timestamp:
-    return pd.Timestamp.today().normalize()
 
 
 def _rejects(
     raw: pd.DataFrame, rows: np.ndarray, failures: pd.DataFrame, malformed: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """Rejected rows as the input had them (as text), with their row number and reasons."""
-    cells = failures.dropna(subset=["row"])
-    reasons = (
-        (cells["column"].astype(str) + ": " + cells["check"].astype(str))
-        .groupby(cells["row"].astype(np.int64).to_numpy())
-        .agg("; ".join)
-    )
-    bad = np.isin(rows, reasons.index.to_numpy())
-    text = raw.loc[bad].astype("string").reset_index(drop=True)
-    text.insert(0, "reasons", reasons.loc[rows[bad]].to_numpy())
-    text.insert(0, "row", rows[bad])
-    text["raw_record"] = pd.Series(pd.NA, index=text.index, dtype="string")
+    """Rejected rows as the input had them (as text), with their row number and failed checks."""
+    text = failures["column"].astype(str) + ": " + failures["check"].astype(str)
+    whole = failures["row"].isna()
+    if whole.any():  # a failure of the whole input (a missing column) rejects every row
+        checks = pd.Series("; ".join(text[whole]), index=rows)
+    else:
+        checks = text.groupby(failures["row"].astype(np.int64).to_numpy()).agg("; ".join)
+    bad = np.isin(rows, checks.index.to_numpy())
+    out = raw.loc[bad].astype("string").reset_index(drop=True)
+    out.insert(0, "failed_checks", checks.loc[rows[bad]].to_numpy())
+    out.insert(0, "row", rows[bad])
+    out["raw_record"] = pd.Series(pd.NA, index=out.index, dtype="string")
     if malformed is not None and len(malformed):
-        text = pd.concat([text, malformed], ignore_index=True)
-        text = text.sort_values("row", kind="stable", ignore_index=True)
-    columns = [*REJECT_COLUMNS, *raw.columns, "raw_record"]
-    return text.reindex(columns=columns).astype({c: "string" for c in columns[1:]})
+        out = pd.concat([out, malformed], ignore_index=True)
+        out = out.sort_values("row", kind="stable", ignore_index=True)
+    columns = [*FAILURE_COLUMNS, *raw.columns, "raw_record"]
+    return out.reindex(columns=columns).astype({c: "string" for c in columns[1:]})
 
 
 def _stats(
@@ -224,6 +295,9 @@ def _stats(
     by_tier = scored.groupby("recommended_tier")["expected_net_value"].agg(["size", "sum"])
     checks = failures.dropna(subset=["row"])
     per_check = (checks["column"].astype(str) + ": " + checks["check"].astype(str)).value_counts()
+    whole = failures[failures["row"].isna()]
+    for text in whole["column"].astype(str) + ": " + whole["check"].astype(str):
+        per_check[text] = len(rejects)
     malformed = int(rejects["raw_record"].notna().sum())
     if malformed:
         per_check["(record): malformed CSV record"] = malformed
@@ -231,10 +305,20 @@ def _stats(
         "rows_in": rows_in,
         "scored": len(scored),
         "rejected": len(rejects),
+        "unrecommended": int(scored["recommended_tier"].isna().sum()),
+        "as_of": _date_counts(scored["as_of"]),
         "tiers": {t: int(by_tier["size"].get(t, 0)) for t in TIERS},
         "net_value": {t: float(by_tier["sum"].get(t, 0.0)) for t in TIERS},
         "checks": {k: int(v) for k, v in per_check.items()},
     }
+
+
+def _date_counts(dates: pd.Series) -> dict[str, int]:
+    """Rows per decision date (additive across batches, like every count here)."""
+    if dates.empty:
+        return {}
+    days = pd.to_datetime(dates).dt.strftime("%Y-%m-%d")
+    return {day: int(n) for day, n in days.value_counts().items()}
 
 
 def merge_stats(total: dict, part: dict) -> dict:
@@ -253,48 +337,52 @@ def merge_stats(total: dict, part: dict) -> dict:
     return total
 
 
+def as_package(model: object) -> ModelPackage:
+    """A package as given, or a fitted ``RecoveryModel`` packaged with the installed settings."""
+    if isinstance(model, ModelPackage):
+        return model
+    from recoverscore.modelling.model import RecoveryModel
+
+    if isinstance(model, RecoveryModel):
+        return ModelPackage.build(model)
+    raise RecoverscoreError(
+        f"expected a ModelPackage or a fitted RecoveryModel, got {type(model).__name__}"
+    )
+
+
 def score(
     portfolio: pd.DataFrame,
-    model: RecoveryModel,
+    model: object,
+    *,
     as_of: str | pd.Timestamp | None = None,
-    rule: str = "value",
-    policy_config: policy.PolicyConfig | None = None,
-    costs: CostConfig | None = None,
-    capacity: dict[str, int | None] | None = None,
-    reasons: bool = True,
+    policy: str = "value",
+    explain: bool = True,
     top_k: int = 3,
     language: str = "en",
-    model_version: str | None = None,
+    capacity: dict[str, int | None] | None = None,
+    version: str | None = None,
 ) -> pd.DataFrame:
     """Recommend a tier for every debtor of ``portfolio`` and say why.
 
-    ``as_of`` overrides the file's snapshot date (or supplies it). Rows that break the portfolio
-    contract are a ``RecoverscoreError`` here; use ``schemas.validate`` to split them off first,
-    or ``Scorer.score_batch`` to get them back as rejects.
+    ``model``: a ``ModelPackage`` (``registry.load_package``, ``ModelPackage.load``) or a
+    fitted ``RecoveryModel`` (packaged with the installed policy, costs and texts). The
+    options are those of ``ScoringOptions``. Rows that break the model's input contract are a
+    ``RecoverscoreError`` naming the first; ``Scorer.score_batch`` returns them as rejects.
     """
     options = ScoringOptions(
-        as_of=None if as_of is None else pd.Timestamp(as_of).normalize(),
-        rule=rule,
-        explain=reasons,
+        as_of=None if as_of is None else pd.Timestamp(as_of),
+        policy=policy,
+        explain=explain,
         top_k=top_k,
         language=language,
         capacity=capacity,
-        model_version=model_version,
     )
-    scorer = Scorer(
-        model,
-        options,
-        policy_config or policy.load_policy_config(),
-        costs or load_costs(),
-    )
-    frame = portfolio if as_of is None else portfolio.drop(columns="as_of", errors="ignore")
-    report = validate(frame, Portfolio, as_of=as_of)
-    if not report.is_valid:
-        first = report.failures.iloc[0]
+    result = Scorer(as_package(model), options, version).score_batch(portfolio)
+    if len(result.rejects):
+        first = result.rejects.iloc[0]
         raise RecoverscoreError(
-            f"{len(report.rejected_rows)} of {report.n_rows} rows break the portfolio contract "
-            f"(first: row {first['row']}, {first['column']}: {first['check']}); "
-            "split them off with schemas.validate"
+            f"{len(result.rejects)} of {len(portfolio)} rows break the model's input contract "
+            f"(first: row {first['row']}, {first['failed_checks']}); score them with "
+            "Scorer.score_batch to get them back as rejects"
         )
-    scored, _ = scorer.score_valid(report.valid)
-    return Scored.validate(scored.reset_index(drop=True))
+    return result.scored

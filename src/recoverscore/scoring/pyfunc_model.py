@@ -3,29 +3,33 @@
 MLflow's default for a custom ``PythonModel`` is to cloudpickle the instance, which ties the
 registered model to the exact Python and library versions that pickled it and makes loading it
 equivalent to running arbitrary code. Logged from this file instead, the registered model holds
-only this source file, LightGBM's native text model and JSON (the ``package`` artifact written by
-``RecoveryModel.save``): nothing is unpickled when it is loaded or served.
+only this source file and the model package written by ``ModelPackage.save`` (LightGBM's native
+text model and JSON, under one hash): nothing is unpickled when it is loaded or served.
 
-``predict`` takes raw portfolio rows, the way they arrive from files or a serving request (dates as
-ISO strings or datetimes, booleans as booleans or text), validates them against the same
-portfolio contract as the CLI, and returns what batch scoring writes for them: the probability
-under every tier, the recommended tier with its expected net value, the guardrails' exclusions
-and the SHAP reasons, computed by the same ``Scorer``.
+``predict`` takes raw portfolio rows the way they arrive from files or a serving request (dates
+as ISO text or datetimes, booleans as booleans or text) and returns what batch scoring writes for
+them, computed by the same ``Scorer.score_batch``. A request with a bad row is refused whole
+(HTTP 400) naming the rows, columns and checks, never the values.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
+import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from recoverscore.data import schemas
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.model import RecoveryModel
-from recoverscore.scoring.pipeline import SERVING_PARAMS, Scorer, ScoringOptions
+from recoverscore.scoring.package import ModelPackage
+from recoverscore.scoring.pipeline import Scorer, ScoringOptions
+
+SERVING_PARAMS = {"explain": True, "top_k": 3, "language": "en", "policy": "value", "as_of": ""}
+"""What a serving request may set in ``params``, with the defaults batch scoring uses
+(``as_of`` empty: the rows' own dates, else today)."""
 
 _SHOWN_FAILURES = 5
 
@@ -35,25 +39,57 @@ def _bad_request(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def _describe_failures(failures: pd.DataFrame) -> str:
-    """One line naming the first few failing cells, so a serving client can fix its request."""
+def _describe_rejects(rejects: pd.DataFrame) -> str:
+    """One line naming the first few rejected rows and their failed checks (no values)."""
     shown = [
-        f"row {row} {column} ({check}: {value!r})"
-        for row, column, check, value in failures.head(_SHOWN_FAILURES).itertuples(index=False)
+        f"row {row}: {checks}"
+        for row, checks in rejects[["row", "failed_checks"]]
+        .head(_SHOWN_FAILURES)
+        .itertuples(index=False)
     ]
-    more = len(failures) - len(shown)
+    more = len(rejects) - len(shown)
     suffix = f"; and {more} more" if more > 0 else ""
-    return (
-        f"{len(failures)} input cell(s) break the portfolio contract: " + "; ".join(shown) + suffix
-    )
+    return f"{len(rejects)} row(s) break the model's input contract: " + "; ".join(shown) + suffix
+
+
+def registered_version(model_dir: Path) -> str | None:
+    """The registry version of the logged model in ``model_dir``, looked up by its MLmodel
+    file's run and model id (``None`` outside a registry: the package's label is used)."""
+    mlmodel = model_dir / "MLmodel"
+    if not mlmodel.is_file():
+        return None
+    from recoverscore import registry  # the MLflow edge; imported only when serving
+
+    spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
+    return registry.version_of_logged_model(spec.get("run_id"), spec.get("model_id"))
+
+
+def options_from_params(params: dict[str, Any] | None) -> ScoringOptions:
+    """Serving ``params`` (all optional) as scoring options; a bad value is a 400."""
+    settings = {**SERVING_PARAMS, **(params or {})}
+    try:
+        return ScoringOptions(
+            as_of=pd.Timestamp(settings["as_of"]) if settings["as_of"] else None,
+            policy=str(settings["policy"]),
+            explain=bool(settings["explain"]),
+            top_k=int(settings["top_k"]),
+            language=str(settings["language"]),
+        )
+    except (RecoverscoreError, ValueError, TypeError) as error:
+        raise _bad_request(f"bad params: {error}") from None
 
 
 class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
     """Raw portfolio rows in; the scored output of batch scoring out, one row per debtor."""
 
+    package: ModelPackage
+    version: str | None = None
+
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        """Rebuild the model from its LightGBM text and JSON package (no pickle involved)."""
-        self.model = RecoveryModel.load(context.artifacts["package"])
+        """Load the model package (hash-checked, no pickle) and the version it is registered as."""
+        path = Path(context.artifacts["package"])
+        self.package = ModelPackage.load(path)
+        self.version = registered_version(path.parents[1])
 
     def predict(
         self,
@@ -61,38 +97,27 @@ class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
-        """Validate the rows like the CLI does, then score them as batch scoring does.
+        """Score the rows as batch scoring does; refuse the request if any row is bad.
 
-        ``params`` (all optional): ``explain``, ``top_k``, ``language``, ``policy``. Rows are
-        numbered from 1 in error messages, like the CLI's validation report; a request with a
-        bad row is refused whole, naming the cells. A frame without ``as_of`` is scored as of
-        today.
+        ``params`` (all optional): ``explain``, ``top_k``, ``language``, ``policy``, ``as_of``.
+        Rows are numbered from 1 in error messages, like the CLI's validation report.
         """
         if not isinstance(model_input, pd.DataFrame):
             raise _bad_request(
-                f"expected a pandas DataFrame of portfolio rows, got {type(model_input).__name__}"
+                f"expected a table of portfolio rows, got {type(model_input).__name__}"
             )
-        if "debtor_id" not in model_input.columns:
-            raise _bad_request("the input has no debtor_id column")
-        settings = {**SERVING_PARAMS, **(params or {})}
-        frame = model_input
-        if "as_of" not in frame.columns:
-            frame = frame.assign(as_of=pd.Timestamp.today().normalize())
+        if model_input.empty:
+            raise _bad_request("the request has no rows to score")
+        scorer = Scorer(self.package, options_from_params(params), self.version)
         try:
-            options = ScoringOptions(
-                rule=str(settings["policy"]),
-                explain=bool(settings["explain"]),
-                top_k=int(settings["top_k"]),
-                language=str(settings["language"]),
-            )
-            report = schemas.validate(frame, schemas.Portfolio)
-            if not report.is_valid:
-                raise _bad_request(_describe_failures(report.failures))
-            scored, _ = Scorer(self.model, options).score_valid(report.valid)
+            result = scorer.score_batch(model_input.reset_index(drop=True))
         except RecoverscoreError as error:
             raise _bad_request(str(error)) from None
-        scored["as_of"] = scored["as_of"].dt.strftime("%Y-%m-%d")  # JSON-safe, as in CSV output
-        return scored.reset_index(drop=True)
+        if len(result.rejects):
+            raise _bad_request(_describe_rejects(result.rejects))
+        scored = result.scored
+        scored["as_of"] = pd.to_datetime(scored["as_of"]).dt.strftime("%Y-%m-%d")  # JSON-safe
+        return scored
 
 
 mlflow.models.set_model(RecoverscorePyfunc())

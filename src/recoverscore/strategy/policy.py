@@ -33,14 +33,9 @@ from scipy.optimize import linprog
 
 from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
 from recoverscore.data.costs import CostConfig
+from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import TIERS, probability_column, value_column
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.features import (
-    AGING_BUCKETS,
-    aging_bucket,
-    days_past_due,
-    is_time_barred,
-)
 
 _TIER_INDEX = {t: i for i, t in enumerate(TIERS)}
 CALL_CHANNELS = frozenset({"voice_reminder", "human_call"})  # letters are not calls
@@ -48,24 +43,34 @@ CALL_CHANNELS = frozenset({"voice_reminder", "human_call"})  # letters are not c
 
 # --- guardrails and flags: small rules behind a registry -----------------------------------------
 
-Rule = Callable[["Cases", "Economics"], np.ndarray]
+
+@dataclass(frozen=True)
+class Rule:
+    """Where a guardrail or flag applies (True: it does), from the facts it ``needs``."""
+
+    needs: tuple[str, ...]
+    applies: Callable[[Cases, Economics], np.ndarray]
+
 
 GUARDRAILS: dict[str, Rule] = {
-    "time_barred": lambda c, e: c.time_barred,
-    "disputed": lambda c, e: c.disputed,
-    "no_attachable_assets": lambda c, e: ~c.has_assets,
-    "lost_contact": lambda c, e: c.lost,
-    "court_costs_exceed_recovery": lambda c, e: (
-        e.court[:, _TIER_INDEX["litigation"]] > e.recovery[:, _TIER_INDEX["litigation"]]
+    "time_barred": Rule(("time_barred",), lambda c, e: c.facts.time_barred),
+    "disputed": Rule(("disputed",), lambda c, e: c.facts.disputed),
+    "no_attachable_assets": Rule(("has_assets",), lambda c, e: ~c.facts.has_assets),
+    "lost_contact": Rule(("lost_contact",), lambda c, e: c.facts.lost_contact),
+    "court_costs_exceed_recovery": Rule(
+        ("principal",),
+        lambda c, e: (
+            e.court[:, _TIER_INDEX["litigation"]] > e.recovery[:, _TIER_INDEX["litigation"]]
+        ),
     ),
-    "disaster_grace": lambda c, e: c.disaster,
+    "disaster_grace": Rule(("disaster",), lambda c, e: c.facts.disaster),
 }
-"""Where each guardrail applies (True: the rule's tiers are removed for that debt)."""
+"""Guardrails by name (True where the rule's tiers are removed for that debt)."""
 
 FLAGS: dict[str, Rule] = {
-    "elderly": lambda c, e: c.elderly,
+    "elderly": Rule(("elderly",), lambda c, e: c.facts.elderly),
 }
-"""Where each flag applies (the case is routed, e.g. to dialect-speaking staff)."""
+"""Flags by name (True where the case is routed, e.g. to dialect-speaking staff)."""
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -157,7 +162,6 @@ class Contact(StrictModel):
 
 
 class PolicyConfig(StrictModel):
-    limitation_years: int = Field(gt=0)
     discount_rate: float = Field(ge=0, lt=1)
     recovery_share: PerTier[float]
     guardrails: list[GuardrailRule]
@@ -184,41 +188,21 @@ def load_policy_config(path: str | Path | None = None) -> PolicyConfig:
 
 @dataclass(frozen=True)
 class Cases:
-    """What the policy needs to know of each debt, as arrays aligned with ``frame``."""
+    """What the policy weighs for each debt: its facts and P(recover | x, tier) per tier."""
 
-    frame: pd.DataFrame
-    probabilities: np.ndarray  # n x tiers, P(recover | x, tier)
-    principal: np.ndarray
-    days: np.ndarray
-    bucket: np.ndarray
-    time_barred: np.ndarray
-    has_assets: np.ndarray
-    lost: np.ndarray
-    disputed: np.ndarray
-    disaster: np.ndarray
-    elderly: np.ndarray
+    facts: DebtFacts
+    probabilities: np.ndarray  # n x tiers
+    index: pd.Index
 
     @classmethod
-    def build(cls, frame: pd.DataFrame, probabilities: pd.DataFrame, years: int) -> Cases:
-        """From a validated portfolio and its ``p_<tier>`` columns (model or truth)."""
-        days = days_past_due(frame["due_date"], frame["as_of"])
-        barred = is_time_barred(
-            frame["due_date"], frame["last_acknowledgment_date"], frame["as_of"], years
-        )
-        assets = frame[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
-        return cls(
-            frame=frame,
-            probabilities=probabilities[[probability_column(t) for t in TIERS]].to_numpy(float),
-            principal=frame["principal"].to_numpy(float),
-            days=days,
-            bucket=aging_bucket(days, barred),
-            time_barred=barred,
-            has_assets=assets.to_numpy(bool),
-            lost=(frame["contact_status"] == "lost").to_numpy(bool),
-            disputed=frame["disputes_debt"].to_numpy(bool),
-            disaster=frame["disaster_affected"].to_numpy(bool),
-            elderly=frame["is_elderly"].to_numpy(bool),
-        )
+    def build(cls, facts: DebtFacts, probabilities: pd.DataFrame) -> Cases:
+        """From a batch's facts and its ``p_<tier>`` columns (the model's or the truth)."""
+        columns = [probability_column(t) for t in TIERS]
+        return cls(facts, probabilities[columns].to_numpy(dtype=float), probabilities.index)
+
+    @property
+    def n(self) -> int:
+        return self.facts.n
 
 
 @dataclass(frozen=True)
@@ -236,21 +220,23 @@ def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economic
     """Expected money of every tier: discounted expected recovery minus expected costs.
 
     Costs are paid up front whatever happens; commission and enforcement fees only on success.
+    Needs the principal; facts a file lacks (age, contact, assets) count as absent.
     """
-    n = len(cases.principal)
+    facts = cases.facts
+    principal = facts.principal
+    n = cases.n
+    days = facts.days_past_due if facts.days_past_due is not None else np.zeros(n)
+    lost = facts.lost_contact if facts.lost_contact is not None else np.zeros(n, dtype=bool)
+    assets = facts.has_assets if facts.has_assets is not None else np.zeros(n, dtype=bool)
     recovery, cost, court = (np.empty((n, len(TIERS))) for _ in range(3))
     for j, tier in enumerate(TIERS):
         p = cases.probabilities[:, j]
-        amount = cases.principal * policy.recovery_share[tier]
+        amount = principal * policy.recovery_share[tier]
         discount = (1 + policy.discount_rate) ** (-costs.duration_days[tier] / 365.0)
-        success = costs.incurred(
-            tier, cases.principal, amount, cases.days, cases.lost, cases.has_assets
-        )
-        failure = costs.incurred(
-            tier, cases.principal, 0.0, cases.days, cases.lost, cases.has_assets
-        )
-        court_success = costs.court_fees(tier, cases.principal, amount, cases.has_assets)
-        court_failure = costs.court_fees(tier, cases.principal, 0.0, cases.has_assets)
+        success = costs.incurred(tier, principal, amount, days, lost, assets)
+        failure = costs.incurred(tier, principal, 0.0, days, lost, assets)
+        court_success = costs.court_fees(tier, principal, amount, assets)
+        court_failure = costs.court_fees(tier, principal, 0.0, assets)
         recovery[:, j] = p * amount * discount
         cost[:, j] = p * success + (1 - p) * failure
         court[:, j] = p * court_success + (1 - p) * court_failure
@@ -294,18 +280,37 @@ def _objects(texts: pa.Array) -> np.ndarray:
 
 
 def apply_guardrails(cases: Cases, econ: Economics, policy: PolicyConfig) -> Allowed:
-    n = len(cases.principal)
+    """The tiers each debt may get; rules whose facts the data lack are skipped (see
+    ``unchecked_rules``)."""
+    n = cases.n
     mask = np.ones((n, len(TIERS)), dtype=bool)
+    have = cases.facts.available()
     reasons = []
     for rule in policy.guardrails:
-        hit = np.asarray(GUARDRAILS[rule.rule](cases, econ), dtype=bool)
+        if not set(GUARDRAILS[rule.rule].needs) <= have:
+            continue
+        hit = np.asarray(GUARDRAILS[rule.rule].applies(cases, econ), dtype=bool)
         for tier in rule.excludes:
             mask[hit, _TIER_INDEX[tier]] = False
             reasons.append((hit, f"{tier}:{rule.code}"))
     if not mask.any(axis=1).all():
         raise RecoverscoreError("guardrails in policy.yaml leave some debts no tier at all")
-    flags = [(FLAGS[f.rule](cases, econ), f.code) for f in policy.flags]
+    flags = [
+        (FLAGS[f.rule].applies(cases, econ), f.code)
+        for f in policy.flags
+        if set(FLAGS[f.rule].needs) <= have
+    ]
     return Allowed(mask, _objects(_join(reasons, n)), _objects(_join(flags, n)))
+
+
+def unchecked_rules(policy: PolicyConfig, facts: set[str]) -> list[str]:
+    """Codes of the guardrails and flags that data with only ``facts`` cannot check."""
+    return [
+        rule.code
+        for rule, registry in [(g, GUARDRAILS) for g in policy.guardrails]
+        + [(f, FLAGS) for f in policy.flags]
+        if not set(registry[rule.rule].needs) <= facts
+    ]
 
 
 # --- choosing ------------------------------------------------------------------------------------
@@ -316,8 +321,9 @@ def matrix_tiers(cases: Cases, matrix: Matrix) -> np.ndarray:
     score = cases.probabilities[:, _TIER_INDEX[matrix.score_tier]]
     band = np.searchsorted(np.asarray(matrix.bands), score, side="right")
     table = np.array([[_TIER_INDEX[t] for t in matrix.cells[b]] for b in AGING_BUCKETS])
-    rows = np.array([AGING_BUCKETS.index(b) for b in cases.bucket])
-    return table[rows, band]
+    if cases.facts.aging_bucket is None:
+        raise RecoverscoreError("the matrix policy needs debt ages: the data have no due_date")
+    return table[cases.facts.aging_bucket, band]
 
 
 def fall_back(wanted: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -416,14 +422,18 @@ def decide(
     rule: str = "value",
     capacity: dict[str, int | None] | None = None,
     guardrails: bool = True,
+    unchecked: list[str] | None = None,
 ) -> pd.DataFrame:
     """Recommended tier for every debt, with values, exclusions, flags and a why line.
 
     ``rule`` is ``value`` or ``matrix``; ``capacity`` (value rule) overrides the config's;
-    ``guardrails=False`` shows what a rule would do without them (the staircase baseline).
+    ``guardrails=False`` shows what a rule would do without them (the staircase baseline);
+    ``unchecked``: guardrail codes the data could not check, named in every why line.
     """
     if rule not in POLICIES:
         raise RecoverscoreError(f"unknown policy {rule!r}; choose one of {list(POLICIES)}")
+    if cases.facts.principal is None:
+        return _unvalued(cases.index)
     econ = economics(cases, policy, costs)
     allowed = apply_guardrails(cases, econ, policy)
     mask = allowed.mask if guardrails else np.ones_like(allowed.mask)
@@ -443,7 +453,9 @@ def decide(
     else:
         limits = policy.capacity if capacity is None else capacity
         chosen = assign_with_capacity(econ.value, mask, limits)
-    index = cases.frame.index
+    if unchecked:
+        note = _append(note, "not checked, no data: " + ", ".join(unchecked))
+    index = cases.index
     out = pd.DataFrame(
         {
             "recommended_tier": np.asarray(TIERS, dtype=object)[chosen],
@@ -456,6 +468,32 @@ def decide(
         index=index,
     )
     return out
+
+
+def _append(notes: np.ndarray, text: str) -> np.ndarray:
+    """``text`` added to every note (after a "; " where a note is already there)."""
+    return np.where(notes == "", text, notes + "; " + text)
+
+
+def _unvalued(index: pd.Index) -> pd.DataFrame:
+    """No tier recommended: without an amount no tier can be weighed against its costs."""
+    n = len(index)
+    missing = np.full(n, np.nan)
+    return pd.DataFrame(
+        {
+            "recommended_tier": np.full(n, None, dtype=object),
+            "expected_net_value": missing,
+            **{value_column(t): missing for t in TIERS},
+            "excluded_tiers": np.full(n, "", dtype=object),
+            "flags": np.full(n, "", dtype=object),
+            "why": np.full(
+                n,
+                "no tier recommended: the data have no principal to weigh tier costs against",
+                dtype=object,
+            ),
+        },
+        index=index,
+    )
 
 
 # --- contact plan --------------------------------------------------------------------------------
