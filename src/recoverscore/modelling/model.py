@@ -30,7 +30,13 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from recoverscore.config import StrictModel, default_config_path, load_config
-from recoverscore.data.schemas import TIERS, Portfolio, probability_column, validate
+from recoverscore.data.schemas import (
+    TIERS,
+    Portfolio,
+    probability_column,
+    required_columns,
+    validate,
+)
 from recoverscore.data.tables import write_text
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.features import DebtorFeatures
@@ -148,7 +154,7 @@ def prepare_training_data(frame: pd.DataFrame, config: TrainConfig) -> TrainingD
             "to train a plain recovery model"
         )
     rejected = pd.DataFrame(columns=["row", "reasons"])
-    if all(c in frame.columns for c in Portfolio.to_schema().columns):
+    if all(c in frame.columns for c in required_columns(Portfolio)):
         report = validate(frame, Portfolio)
         frame, rejected = report.valid, report.reasons()
     else:

@@ -35,7 +35,7 @@ import pyarrow.csv as pv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from recoverscore.data.schemas import Portfolio
+from recoverscore.data.schemas import Portfolio, required_columns
 from recoverscore.data.tables import table_format, write_chunks, write_json, write_table
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring import drift
@@ -88,7 +88,7 @@ class Source:
             raise RecoverscoreError(f"file not found: {self.path}")
         self.format = table_format(self.path)
         self.columns = self._columns()
-        required = [c for c in Portfolio.to_schema().columns if c != "as_of"]
+        required = [c for c in required_columns(Portfolio) if c != "as_of"]
         missing = [c for c in required if c not in self.columns]
         if missing:
             raise RecoverscoreError(f"{self.path} lacks required column(s) {missing}")

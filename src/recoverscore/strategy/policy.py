@@ -32,7 +32,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
-from recoverscore.data.costs import CostConfig
+from recoverscore.data.costs import CostConfig, claim_amount
 from recoverscore.data.schemas import TIERS, probability_column, value_column
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.features import (
@@ -233,24 +233,23 @@ class Economics:
 
 
 def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economics:
-    """Expected money of every tier: discounted expected recovery minus expected costs.
+    """Expected money of every tier: discounted expected recovery minus expected creditor cost.
 
-    Costs are paid up front whatever happens; commission and enforcement fees only on success.
+    Handling and the lawyer are paid whatever happens, the commission only on success; the
+    prepaid court fees come back from the debtor on success, so they count only on failure.
+    Fees are on the claim (principal plus accrued interest where the portfolio has it).
     """
     n = len(cases.principal)
+    claim = claim_amount(cases.principal, cases.frame.get("accrued_interest"))
     recovery, cost, court = (np.empty((n, len(TIERS))) for _ in range(3))
     for j, tier in enumerate(TIERS):
         p = cases.probabilities[:, j]
         amount = cases.principal * policy.recovery_share[tier]
         discount = (1 + policy.discount_rate) ** (-costs.duration_days[tier] / 365.0)
-        success = costs.incurred(
-            tier, cases.principal, amount, cases.days, cases.lost, cases.has_assets
-        )
-        failure = costs.incurred(
-            tier, cases.principal, 0.0, cases.days, cases.lost, cases.has_assets
-        )
-        court_success = costs.court_fees(tier, cases.principal, amount, cases.has_assets)
-        court_failure = costs.court_fees(tier, cases.principal, 0.0, cases.has_assets)
+        success = costs.incurred(tier, claim, amount, cases.days, cases.lost, cases.has_assets)
+        failure = costs.incurred(tier, claim, 0.0, cases.days, cases.lost, cases.has_assets)
+        court_success = costs.court_fees(tier, claim, True, cases.has_assets)
+        court_failure = costs.court_fees(tier, claim, False, cases.has_assets)
         recovery[:, j] = p * amount * discount
         cost[:, j] = p * success + (1 - p) * failure
         court[:, j] = p * court_success + (1 - p) * court_failure
