@@ -454,15 +454,26 @@ def run(
 
 
 def drift_report(table: pd.DataFrame, stats: dict, scorer: Scorer) -> dict:
-    """The JSON drift report: PSI per column with its reading, and the run's counts."""
+    """The JSON drift report: the run's summary, and per column PSI with its reading and the
+    chi-square test of proportions (missing values as null)."""
+
+    def number(value: float) -> float | None:
+        return None if pd.isna(value) else float(value)
+
     return {
         "model_version": scorer.version,
         "as_of": None if scorer.options.as_of is None else str(scorer.options.as_of.date()),
         "rows_scored": stats["scored"],
         "warn_above": drift.WARN_PSI,
+        **drift.summary(table),
         "drifted": table.loc[table["status"] == "drift", "column"].tolist(),
         "psi": [
-            {**row, "psi": None if pd.isna(row["psi"]) else round(float(row["psi"]), 6)}
+            {
+                **row,
+                "psi": None if pd.isna(row["psi"]) else round(float(row["psi"]), 6),
+                "chi2": number(row["chi2"]),
+                "p_value": number(row["p_value"]),
+            }
             for row in table.to_dict(orient="records")
         ],
     }
