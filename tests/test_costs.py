@@ -1,4 +1,8 @@
-"""Court fees against DOMAIN.md's table, computed independently of the config and the code."""
+"""Court fees and commission against DOMAIN.md, computed independently of the config and code.
+
+Every expected number is either written out by hand (with its arithmetic in a comment) or found
+by walking the statute's table below part by part; none comes from ``configs/costs.yaml``.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recoverscore.config import parse_config
-from recoverscore.data.costs import CostConfig, load_costs
+from recoverscore.data.costs import CostConfig, claim_amount, load_costs
 from recoverscore.errors import RecoverscoreError
 
-# DOMAIN.md, art. 13: (lower, upper, rate) of each part of the claim above the flat 10,000.
-ART13 = [
+INF = float("inf")
+
+# (lower, upper, rate) of each part above the flat first bracket, as DOMAIN.md states them.
+ART13 = [  # case-acceptance fee, on the claim; 50 flat up to 10,000
     (10_000, 100_000, 0.025),
     (100_000, 200_000, 0.02),
     (200_000, 500_000, 0.015),
@@ -21,17 +27,35 @@ ART13 = [
     (2_000_000, 5_000_000, 0.008),
     (5_000_000, 10_000_000, 0.007),
     (10_000_000, 20_000_000, 0.006),
-    (20_000_000, float("inf"), 0.005),
+    (20_000_000, INF, 0.005),
+]
+ENFORCEMENT = [  # art. 14, on the amount enforced; 50 flat up to 10,000
+    (10_000, 500_000, 0.015),
+    (500_000, 5_000_000, 0.01),
+    (5_000_000, 10_000_000, 0.005),
+    (10_000_000, INF, 0.001),
+]
+PRESERVATION = [  # art. 14, on the claim; 30 flat up to 1,000, at most 5,000
+    (1_000, 100_000, 0.01),
+    (100_000, INF, 0.005),
 ]
 
 
-def reference_fee(claim: float) -> float:
-    """Acceptance fee by walking the statutory table part by part."""
-    fee = 50.0
-    for lower, upper, rate in ART13:
-        if claim > lower:
-            fee += (min(claim, upper) - lower) * rate
+def walk(table: list[tuple[float, float, float]], flat: float, amount: float) -> float:
+    """A cumulative fee found by walking the table part by part."""
+    fee = flat
+    for lower, upper, rate in table:
+        if amount > lower:
+            fee += (min(amount, upper) - lower) * rate
     return fee
+
+
+def reference_fee(claim: float) -> float:
+    return walk(ART13, 50.0, claim)
+
+
+def edges(table: list[tuple[float, float, float]]) -> list[float]:
+    return [table[0][0]] + [upper for _, upper, _ in table[:-1]]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +67,7 @@ def test_domain_example_100k_costs_2300(costs):
     assert costs.acceptance_fee.fee(100_000) == pytest.approx(2_300.0)
 
 
-@pytest.mark.parametrize("edge", [10_000] + [upper for _, upper, _ in ART13[:-1]])
+@pytest.mark.parametrize("edge", edges(ART13))
 @pytest.mark.parametrize("offset", [-1.0, 0.0, 1.0])
 def test_every_bracket_edge_matches_the_statute(costs, edge, offset):
     claim = edge + offset
@@ -79,39 +103,127 @@ def test_fees_never_fall_as_the_claim_grows(claim, extra):
         assert schedule.fee(claim + extra) >= schedule.fee(claim) - 1e-9
 
 
+def test_acceptance_fee_inside_the_brackets(costs):
+    # 50 + 40,000 x 2.5% = 1,050; 4,300 + 100,000 x 1.5% = 5,800; 141,800 + 10M x 0.5% = 191,800
+    fees = costs.acceptance_fee.fee(np.array([5_000, 50_000, 300_000, 30_000_000]))
+    np.testing.assert_allclose(fees, [50, 1_050, 5_800, 191_800])
+
+
 def test_payment_order_costs_a_third_and_small_lawsuits_half(costs):
-    assert costs.payment_order_fee(100_000) == pytest.approx(2_300 / 3)
-    assert costs.lawsuit_acceptance_fee(100_000) == pytest.approx(1_150)
-    assert costs.lawsuit_acceptance_fee(100_001) == pytest.approx(reference_fee(100_001))
-
-
-def test_enforcement_and_preservation_fees(costs):
-    enforcement = costs.enforcement_fee.fee(np.array([5_000, 10_000, 500_000, 1_500_000]))
+    # art. 14: a third of the acceptance fee; art. 16: half under simplified procedure
     np.testing.assert_allclose(
-        enforcement, [50, 50, 50 + 490_000 * 0.015, 50 + 490_000 * 0.015 + 1_000_000 * 0.005]
+        costs.payment_order_fee(np.array([10_000, 100_000, 1_000_000, 20_000_000])),
+        [50 / 3, 2_300 / 3, 13_800 / 3, 141_800 / 3],
     )
-    preservation = costs.preservation_fee.fee(np.array([500, 1_000, 100_000, 500_000, 5e6]))
-    np.testing.assert_allclose(preservation, [30, 30, 30 + 990, 30 + 990 + 2_000, 5_000])
+    np.testing.assert_allclose(
+        costs.lawsuit_acceptance_fee(np.array([5_000, 50_000, 100_000])), [25, 525, 1_150]
+    )
+    # above the assumed simplified-procedure threshold the full fee applies
+    assert costs.lawsuit_acceptance_fee(100_001) == pytest.approx(reference_fee(100_001))
+    assert costs.lawsuit_acceptance_fee(1_000_000) == pytest.approx(13_800)
 
 
-def test_commission_follows_claim_size_age_and_contact(costs):
+def test_enforcement_fee_at_the_statute_edges(costs):
+    # 50; 50 + 490,000 x 1.5% = 7,400; + 4.5M x 1% = 52,400; + 5M x 0.5% = 77,400
+    expected = {
+        5_000: 50,
+        10_000: 50,
+        500_000: 7_400,
+        1_000_000: 7_400 + 5_000,  # DOMAIN.md's check: 12,400
+        5_000_000: 52_400,
+        10_000_000: 77_400,
+        20_000_000: 77_400 + 10_000,  # 0.1% above 10M: 87,400
+    }
+    got = costs.enforcement_fee.fee(np.array(list(expected), dtype=float))
+    np.testing.assert_allclose(got, list(expected.values()))
+    # inside the brackets: 50 + 190,000 x 1.5%; 7,400 + 2.5M x 1%; 52,400 + 2M x 0.5%
+    inside = costs.enforcement_fee.fee(np.array([200_000, 3_000_000, 7_000_000]))
+    np.testing.assert_allclose(inside, [2_900, 32_400, 62_400])
+
+
+@pytest.mark.parametrize(
+    ("schedule", "table", "flat"),
+    [("enforcement_fee", ENFORCEMENT, 50.0), ("preservation_fee", PRESERVATION, 30.0)],
+)
+@pytest.mark.parametrize("offset", [-1.0, 0.0, 1.0])
+def test_enforcement_and_preservation_edges_match_the_statute(costs, schedule, table, flat, offset):
+    for edge in edges(table):
+        amount = edge + offset
+        expected = walk(table, flat, amount)
+        if schedule == "preservation_fee":
+            expected = min(expected, 5_000.0)
+        assert getattr(costs, schedule).fee(amount) == pytest.approx(expected, abs=1e-6)
+
+
+def test_preservation_fee_and_its_cap(costs):
+    # 30; 30 + 49,000 x 1% = 520; 30 + 990 = 1,020; 1,020 + 400,000 x 0.5% = 3,020;
+    # 1,020 + 700,000 x 0.5% = 4,520; the cap of 5,000 is reached at 896,000
+    amounts = np.array([500, 1_000, 50_000, 100_000, 500_000, 800_000, 896_000, 900_000, 5e6])
+    np.testing.assert_allclose(
+        costs.preservation_fee.fee(amounts),
+        [30, 30, 520, 1_020, 3_020, 4_520, 5_000, 5_000, 5_000],
+    )
+
+
+def test_commission_reproduces_the_worked_examples(costs):
     rate = costs.commission.rate
-    assert rate(50_000, 0, False) == pytest.approx(0.15)
-    assert rate(2_000_000, 0, False) == pytest.approx(0.08)
-    assert rate(50_000, 180 + 365, False) == pytest.approx(0.20)
-    assert rate(50_000, 0, True) == pytest.approx(0.21)
-    assert rate(50_000, 10 * 365, True) == pytest.approx(0.30)  # capped
+    # a 500,000 debt: about 9% at half a year, about 22% at three years
+    assert rate(500_000, 182, False) == pytest.approx(0.09)
+    assert rate(500_000, 3 * 365, False) == pytest.approx(0.22)
+    # claim size on a young debt: 8% above 1M, 15% under 100k
+    assert rate(2_000_000, 30, False) == pytest.approx(0.08)
+    assert rate(50_000, 30, False) == pytest.approx(0.15)
+    # lost contact adds 5-8 points
+    assert 0.05 <= rate(500_000, 182, True) - rate(500_000, 182, False) <= 0.08
 
 
-def test_incurred_costs_by_tier(costs):
+def test_commission_bands_age_line_and_cap(costs):
+    rate = costs.commission.rate
+    claims = np.array([100_000, 100_001, 1_000_000, 1_000_001])
+    np.testing.assert_allclose(rate(claims, 0, False), [0.15, 0.09, 0.09, 0.08])
+    # age points rise linearly from 0 at 182 days to 13 at 1,095: half-way (638.5 days) 6.5
+    assert rate(500_000, 638.5, False) == pytest.approx(0.09 + 0.065)
+    assert rate(500_000, 6 * 365, False) == pytest.approx(0.22)  # flat after three years
+    assert rate(50_000, 10 * 365, True) == pytest.approx(0.30)  # 15 + 13 + 6 = 34: capped
+
+
+def test_creditor_costs_by_tier_and_outcome(costs):
     tiers = np.array(["soft_reminder", "mediation", "payment_order", "litigation"])
-    principal = np.full(4, 100_000.0)
-    recovered = np.array([0.0, 0.0, 0.0, 80_000.0])
-    got = costs.incurred(
-        tiers, principal, recovered, np.zeros(4), np.zeros(4, bool), np.ones(4, bool)
+    claim = np.full(4, 100_000.0)
+
+    def incurred(recovered: float, assets: bool) -> np.ndarray:
+        return costs.incurred(
+            tiers, claim, np.full(4, recovered), np.zeros(4), np.zeros(4, bool), np.full(4, assets)
+        )
+
+    # failure: handling; the payment-order fee (2,300 / 3); a lawsuit's half acceptance fee
+    # (1,150), lawyer (3,000 floor) and preservation where there are assets (30 + 990)
+    np.testing.assert_allclose(
+        incurred(0.0, True), [60, 1_200, 1_500 + 2_300 / 3, 2_500 + 1_150 + 3_000 + 1_020]
     )
-    lawsuit = 1_150 + 3_000 + (30 + 990) + (50 + 70_000 * 0.015) + 0.15 * 80_000
-    np.testing.assert_allclose(got, [60, 1_200, 1_500 + 2_300 / 3, 2_500 + lawsuit])
+    np.testing.assert_allclose(incurred(0.0, False)[3], 2_500 + 1_150 + 3_000)
+    # success: the debtor reimburses the prepaid fees and bears the enforcement fee, so the
+    # creditor pays handling, the lawyer and 15% commission on the 80,000 recovered
+    np.testing.assert_allclose(
+        incurred(80_000.0, True), [60 + 12_000, 1_200 + 12_000, 1_500 + 12_000, 5_500 + 12_000]
+    )
+
+
+def test_court_fees_are_the_creditors_share_only(costs):
+    lit = np.array(["litigation"] * 2)
+    fees = costs.court_fees(lit, np.full(2, 1_000_000.0), np.array([False, True]), True)
+    # failure: 13,800 acceptance + 10,000 lawyer (3% capped) + 5,000 preservation (capped)
+    np.testing.assert_allclose(fees, [28_800, 10_000])
+    assert costs.court_fees("mediation", 1_000_000.0, False, True) == 0
+
+
+def test_fees_are_on_the_claim_with_accrued_interest(costs):
+    claim = claim_amount(np.array([100_000.0, 100_000.0, 80_000.0]), [20_000.0, None, np.nan])
+    np.testing.assert_allclose(claim, [120_000, 100_000, 80_000])
+    np.testing.assert_allclose(claim_amount(np.array([5.0, 7.0])), [5, 7])
+    # 120,000 is above the simplified-procedure threshold: 2,300 + 20,000 x 2% = 2,700
+    failed = costs.incurred("litigation", claim[:1], 0.0, 0, False, False)
+    np.testing.assert_allclose(failed, 2_500 + 2_700 + 3_600)  # lawyer 3% of 120,000
 
 
 def test_unknown_tier_is_an_error(costs):
@@ -131,4 +243,20 @@ def test_config_errors_name_the_key():
     data = load_costs().model_dump()
     data["lawyer_fees"] = {}
     with pytest.raises(RecoverscoreError, match="lawyer_fees: Extra inputs"):
+        parse_config(data, CostConfig)
+    data = load_costs().model_dump()
+    data["commission"]["age_points"][1]["days"] = 100
+    with pytest.raises(RecoverscoreError, match=r"commission\.age_points: .*days must increase"):
+        parse_config(data, CostConfig)
+    data = load_costs().model_dump()
+    data["commission"]["by_claim"][1]["up_to"] = 50_000
+    with pytest.raises(RecoverscoreError, match=r"commission\.by_claim: .*up_to must increase"):
+        parse_config(data, CostConfig)
+    data = load_costs().model_dump()
+    data["commission"]["age_points"][0]["points"] = -0.1
+    with pytest.raises(RecoverscoreError, match=r"commission\.age_points\.0\.points"):
+        parse_config(data, CostConfig)
+    data = load_costs().model_dump()
+    data["lawyer_fee"]["max"] = 1_000
+    with pytest.raises(RecoverscoreError, match=r"lawyer_fee: .*max \(1000.0\) is below min"):
         parse_config(data, CostConfig)

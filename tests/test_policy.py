@@ -120,19 +120,31 @@ def test_expected_value_by_hand(world):
     days = (row["as_of"] - row["due_date"]).dt.days.iloc[0]
     share, duration = POLICY.recovery_share["litigation"], COSTS.duration_days["litigation"]
     amount = principal * share
-    court = (
-        COSTS.lawsuit_acceptance_fee(principal)
-        + COSTS.lawyer_fee.fee(principal)
-        + COSTS.preservation_fee.fee(principal)
-    )
+    # the creditor always pays handling and its lawyer; the prepaid court fees only when the
+    # debt is not recovered (else the debtor reimburses them); the commission only on success
+    prepaid = COSTS.lawsuit_acceptance_fee(principal) + COSTS.preservation_fee.fee(principal)
     commission = COSTS.commission.rate(principal, days, False) * amount
     expected_cost = (
         COSTS.handling_cost["litigation"]
-        + court
-        + 0.2 * (commission + COSTS.enforcement_fee.fee(amount))
+        + COSTS.lawyer_fee.fee(principal)
+        + 0.8 * prepaid
+        + 0.2 * commission
     )
     expected = 0.2 * amount * 1.10 ** (-duration / 365) - expected_cost
     assert econ.value[0, 3] == pytest.approx(float(expected))
+
+
+def test_fees_follow_the_claim_with_accrued_interest(world):
+    row = world[world["owns_real_estate"] & (world["contact_status"] == "reachable")].head(1)
+    row = row.assign(principal=400_000.0)
+    p = np.array([[0.5, 0.4, 0.3, 0.2]])
+    plain = economics(_cases(row, p), POLICY, COSTS)
+    interest = economics(_cases(row.assign(accrued_interest=100_000.0), p), POLICY, COSTS)
+    # claim 500,000 instead of 400,000: acceptance fee +1,500 (1.5% bracket), lawyer stays at
+    # its 10,000 ceiling, preservation +500 (0.5%), all lost only when the debt is not recovered
+    np.testing.assert_allclose(plain.value[0, 3] - interest.value[0, 3], 0.8 * (1_500 + 500))
+    # a payment order's fee is a third of the acceptance fee, lost with probability 0.7
+    np.testing.assert_allclose(plain.value[0, 2] - interest.value[0, 2], 0.7 * 1_500 / 3)
 
 
 @settings(max_examples=60, deadline=None)

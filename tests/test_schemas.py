@@ -160,6 +160,15 @@ def test_missing_column_fails_the_whole_file(small_world):
     assert len(report.rejected_rows) == len(small_world) and report.valid.empty
 
 
+def test_accrued_interest_is_optional_and_checked_when_present(small_world):
+    assert validate(small_world.drop(columns=["accrued_interest"]), Portfolio).is_valid
+    frame = small_world.assign(accrued_interest=np.nan)
+    frame.loc[2, "accrued_interest"] = -5.0
+    report = validate(frame, Portfolio)
+    assert report.rejected_rows.tolist() == [3]
+    assert report.failures["column"].tolist() == ["accrued_interest"]
+
+
 def test_as_of_fills_a_missing_snapshot_date(small_world):
     frame = small_world.drop(columns=["as_of"])
     assert validate(frame, Portfolio, as_of="2026-06-30").is_valid

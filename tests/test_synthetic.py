@@ -197,12 +197,19 @@ def test_mediation_helps_the_willing_but_unable(world, world_config):
 def test_costs_follow_the_fee_schedule(world):
     costs = load_costs()
     lit = world[world["given_tier"] == "litigation"]
-    floor = (
-        costs.handling_cost["litigation"]
-        + costs.lawsuit_acceptance_fee(lit["principal"])
-        + costs.lawyer_fee.fee(lit["principal"])
+    principal = lit["principal"].to_numpy()
+    assets = lit[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
+    days = (lit["as_of"] - lit["due_date"]).dt.days.to_numpy()
+    lost = (lit["contact_status"] == "lost").to_numpy()
+    base = costs.handling_cost["litigation"] + costs.lawyer_fee.fee(principal)
+    # not recovered: the prepaid acceptance and preservation fees are the creditor's loss
+    prepaid = costs.lawsuit_acceptance_fee(principal) + np.where(
+        assets, costs.preservation_fee.fee(principal), 0.0
     )
-    assert (lit["costs"].to_numpy() >= floor - 0.01).all()
+    # recovered: the debtor reimburses them; the creditor pays commission on what came back
+    commission = costs.commission.rate(principal, days, lost) * lit["amount_recovered"]
+    expected = base + np.where(lit["recovered"], commission, prepaid)
+    np.testing.assert_allclose(lit["costs"], expected, atol=0.01)
     soft = world[(world["given_tier"] == "soft_reminder") & ~world["recovered"]]
     assert (soft["costs"] == costs.handling_cost["soft_reminder"]).all()
 

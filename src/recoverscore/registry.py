@@ -530,9 +530,14 @@ def scoring_metrics(result: JobResult) -> dict[str, float]:
         metrics[f"share_{tier}"] = n / stats["scored"] if stats["scored"] else 0.0
         metrics[f"net_value_{tier}"] = stats["net_value"][tier]
     if result.drift is not None:
+        from recoverscore.scoring import drift
+
         for row in result.drift.dropna(subset=["psi"]).itertuples(index=False):
             metrics[f"psi_{row.group}_{row.column}"] = row.psi
+        overview = drift.summary(result.drift)
         metrics["psi_max"] = float(result.drift["psi"].max())
+        metrics["drifted_columns"] = overview["n_drifted"]
+        metrics["moderate_columns"] = overview["n_moderate"]
     return metrics
 
 

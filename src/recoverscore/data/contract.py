@@ -80,6 +80,12 @@ class InputContract(StrictModel):
         return [self.id_column, *self.standard, *self.extra_numeric, *self.extra_categorical]
 
     @property
+    def required(self) -> list[str]:
+        """Columns a file must have (optional ones such as ``accrued_interest`` may be absent;
+        ``as_of`` is filled by scoring)."""
+        return [n for n, c in self.schema.columns.items() if c.required and n != "as_of"]
+
+    @property
     def dated(self) -> bool:
         """Whether rows carry a decision date (``as_of``)."""
         return "as_of" in self.standard

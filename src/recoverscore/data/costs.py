@@ -1,7 +1,19 @@
-"""What collection costs: court fees by statutory bracket, lawyers, handling and commission.
+"""What collection costs the creditor: court fees by statutory bracket, lawyers, handling and
+commission.
 
 All figures come from ``configs/costs.yaml``; this module only knows their shapes. Functions are
 vectorised over numpy arrays so the synthetic world and the policy can cost millions of cases.
+
+Court fees are computed on the **claim**: principal plus accrued interest and penalties where the
+portfolio has them (``claim_amount``). Who bears them follows the Measures on the Payment of
+Litigation Costs: the creditor prepays the acceptance, payment-order and preservation fees and
+the loser bears them (art. 29); the enforcement fee is not prepaid (art. 20) and is the judgment
+debtor's (art. 38). So the creditor's cost depends on the outcome. **Assumption: the fees are
+recovered from the debtor exactly when the debt is recovered.** A recovered case costs the
+creditor handling, its lawyer and the commission; a case that fails (lost, or won against a
+debtor with nothing to take) costs handling, the lawyer and the prepaid court fees. The
+enforcement fee never enters the creditor's cost: it is collected from the debtor on top of the
+debt, and nothing is charged when nothing is enforced.
 """
 
 from __future__ import annotations
@@ -10,7 +22,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field, model_validator
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
 from recoverscore.config import PerTier, StrictModel, default_config_path, load_config
 from recoverscore.data.schemas import TIERS, tier_codes
@@ -61,28 +74,53 @@ class ClaimRate(StrictModel):
     rate: float = Field(ge=0, le=1)
 
 
+class AgePoints(StrictModel):
+    days: int = Field(ge=0)
+    points: float = Field(ge=0, le=1)
+
+
 class Commission(StrictModel):
+    """The agency's share of what it recovers: a base rate by claim band, points for debt age
+    and for lost contact, capped.
+
+    Age points are linear in days past due between the listed ages and flat outside them, so a
+    day more never jumps the rate; the claim bands follow how agencies quote their rates.
+    """
+
     by_claim: list[ClaimRate] = Field(min_length=1)
-    age_free_days: int = Field(ge=0)
-    points_per_year: float = Field(ge=0, le=1)
+    age_points: list[AgePoints] = Field(min_length=1)
     lost_contact_points: float = Field(ge=0, le=1)
     cap: float = Field(gt=0, le=1)
 
-    @model_validator(mode="after")
-    def _last_open(self) -> Commission:
-        if self.by_claim[-1].up_to is not None:
-            raise ValueError("by_claim: the last entry must have up_to null")
-        return self
+    @field_validator("by_claim")
+    @classmethod
+    def _bands(cls, value: list[ClaimRate]) -> list[ClaimRate]:
+        limits = [b.up_to for b in value]
+        if limits[-1] is not None or any(u is None for u in limits[:-1]):
+            raise ValueError("only the last entry has up_to null, and it must")
+        if any(lo >= hi for lo, hi in pairwise(limits[:-1])):
+            raise ValueError("up_to must increase")
+        return value
 
-    def rate(self, principal: ArrayLike, days_past_due: ArrayLike, lost: ArrayLike) -> np.ndarray:
-        """Commission rate: base by claim size, plus age and lost-contact points, capped."""
-        principal = np.asarray(principal, dtype=float)
+    @field_validator("age_points")
+    @classmethod
+    def _ages(cls, value: list[AgePoints]) -> list[AgePoints]:
+        if any(a.days >= b.days for a, b in pairwise(value)):
+            raise ValueError("days must increase")
+        return value
+
+    def rate(self, claim: ArrayLike, days_past_due: ArrayLike, lost: ArrayLike) -> np.ndarray:
+        """Commission rate: base by claim band, plus age and lost-contact points, capped."""
+        claim = np.asarray(claim, dtype=float)
         limits = [np.inf if b.up_to is None else b.up_to for b in self.by_claim]
         rates = np.array([b.rate for b in self.by_claim])
-        base = rates[np.searchsorted(limits, principal, side="left")]
-        years_over = np.maximum(np.asarray(days_past_due, float) - self.age_free_days, 0) / 365.0
-        rate = base + self.points_per_year * years_over
-        rate = rate + self.lost_contact_points * np.asarray(lost, dtype=float)
+        base = rates[np.searchsorted(limits, claim, side="left")]
+        age = np.interp(
+            np.asarray(days_past_due, dtype=float),
+            [a.days for a in self.age_points],
+            [a.points for a in self.age_points],
+        )
+        rate = base + age + self.lost_contact_points * np.asarray(lost, dtype=float)
         return np.minimum(rate, self.cap)
 
 
@@ -91,11 +129,20 @@ class LawyerFee(StrictModel):
     min: float = Field(ge=0)
     max: float = Field(ge=0)
 
+    @model_validator(mode="after")
+    def _range(self) -> LawyerFee:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
     def fee(self, claim: ArrayLike) -> np.ndarray:
         return np.clip(self.rate * np.asarray(claim, dtype=float), self.min, self.max)
 
 
 class CostConfig(StrictModel):
+    """The cost schedules of ``configs/costs.yaml``. ``enforcement_fee`` is the statute's
+    schedule for the record: the judgment debtor bears it, so no creditor cost includes it."""
+
     acceptance_fee: BracketSchedule
     payment_order_fraction: float = Field(gt=0, le=1)
     simplified_procedure_fraction: float = Field(gt=0, le=1)
@@ -108,7 +155,8 @@ class CostConfig(StrictModel):
     commission: Commission
 
     def lawsuit_acceptance_fee(self, claim: ArrayLike) -> np.ndarray:
-        """Acceptance fee of a lawsuit, halved for small claims under simplified procedure."""
+        """Acceptance fee of a lawsuit, halved for claims assumed to go through simplified
+        procedure (up to ``simplified_procedure_max_claim``)."""
         claim = np.asarray(claim, dtype=float)
         fee = self.acceptance_fee.fee(claim)
         simplified = claim <= self.simplified_procedure_max_claim
@@ -121,47 +169,62 @@ class CostConfig(StrictModel):
     def court_fees(
         self,
         tier: str | np.ndarray,
-        principal: ArrayLike,
-        amount_recovered: ArrayLike,
+        claim: ArrayLike,
+        recovered: ArrayLike,
         has_attachable_assets: ArrayLike,
     ) -> np.ndarray:
-        """Court and lawyer costs of each case in its tier.
+        """Court and lawyer costs the creditor bears for each case in its tier and outcome.
 
-        A payment order pays its fee. A lawsuit pays the acceptance fee, the lawyer, a
-        preservation fee when there are assets to freeze, and an enforcement fee on the amount
-        enforced. Other tiers go to no court.
+        A payment order prepays its fee; a lawsuit prepays the acceptance fee and, where there
+        are assets to freeze, the preservation fee, and pays its lawyer. Where the debt is
+        ``recovered`` the debtor reimburses the prepaid fees, so only the lawyer remains. Other
+        tiers go to no court.
         """
         tier = np.asarray(tier)
-        principal = np.asarray(principal, dtype=float)
-        recovered = np.asarray(amount_recovered, dtype=float)
-        order = np.where(tier == "payment_order", self.payment_order_fee(principal), 0.0)
-        lawsuit = (
-            self.lawsuit_acceptance_fee(principal)
-            + self.lawyer_fee.fee(principal)
-            + np.where(has_attachable_assets, self.preservation_fee.fee(principal), 0.0)
-            + np.where(recovered > 0, self.enforcement_fee.fee(recovered), 0.0)
+        claim = np.asarray(claim, dtype=float)
+        failed = ~np.asarray(recovered, dtype=bool)
+        order = np.where(tier == "payment_order", self.payment_order_fee(claim), 0.0)
+        prepaid = self.lawsuit_acceptance_fee(claim) + np.where(
+            has_attachable_assets, self.preservation_fee.fee(claim), 0.0
         )
-        return order + np.where(tier == "litigation", lawsuit, 0.0)
+        lawsuit = np.where(tier == "litigation", prepaid, 0.0)
+        lawyer = np.where(tier == "litigation", self.lawyer_fee.fee(claim), 0.0)
+        return lawyer + np.where(failed, order + lawsuit, 0.0)
 
     def incurred(
         self,
         tier: str | np.ndarray,
-        principal: ArrayLike,
+        claim: ArrayLike,
         amount_recovered: ArrayLike,
         days_past_due: ArrayLike,
         lost_contact: ArrayLike,
         has_attachable_assets: ArrayLike,
     ) -> np.ndarray:
-        """Realised cost of working each case in its tier (one for all, or one per case).
+        """What working each case in its tier costs the creditor (one tier for all, or per case).
 
-        Every tier pays its handling cost and the commission on the recovery, plus its court fees.
+        Every tier pays its handling cost, the commission on what is recovered, and its court
+        fees for the outcome (recovered exactly when ``amount_recovered > 0``).
         """
         tier = np.asarray(tier)
         recovered = np.asarray(amount_recovered, dtype=float)
         handling = np.array([self.handling_cost[t] for t in TIERS])[tier_codes(tier)]
-        commission = self.commission.rate(principal, days_past_due, lost_contact) * recovered
-        court = self.court_fees(tier, principal, recovered, has_attachable_assets)
+        commission = self.commission.rate(claim, days_past_due, lost_contact) * recovered
+        court = self.court_fees(tier, claim, recovered > 0, has_attachable_assets)
         return handling + commission + court
+
+
+def claim_amount(
+    principal: ArrayLike | pd.Series, accrued_interest: ArrayLike | pd.Series | None = None
+) -> np.ndarray:
+    """The claim court fees are computed on: principal plus accrued interest and penalties.
+
+    ``accrued_interest`` is the portfolio's optional column; absent or missing counts as 0.
+    """
+    claim = np.asarray(principal, dtype=float)
+    if accrued_interest is None:
+        return claim
+    accrued = pd.array(np.atleast_1d(np.asarray(accrued_interest, dtype=object)), dtype="Float64")
+    return claim + accrued.fillna(0.0).to_numpy(dtype=float)
 
 
 def load_costs(path: str | Path | None = None) -> CostConfig:

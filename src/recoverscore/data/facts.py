@@ -70,6 +70,7 @@ FACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "time_barred": ("as_of", *LIMITATION_COLUMNS),
     "aging_bucket": ("as_of", *LIMITATION_COLUMNS),
     "principal": ("principal",),
+    "claim": ("principal",),
     "has_assets": ASSET_COLUMNS,
     "lost_contact": ("contact_status",),
     "disputed": ("disputes_debt",),
@@ -105,6 +106,7 @@ class DebtFacts:
     time_barred: np.ndarray | None
     aging_bucket: np.ndarray | None  # ordinal codes into AGING_BUCKETS
     principal: np.ndarray | None
+    claim: np.ndarray | None  # principal plus accrued interest and penalties, where known
     has_assets: np.ndarray | None
     lost_contact: np.ndarray | None
     disputed: np.ndarray | None
@@ -128,6 +130,13 @@ class DebtFacts:
         if days is not None and barred is not None:
             bucket = aging_bucket_codes(days, barred)
         contact = frame["contact_status"] if "contact_status" in frame.columns else None
+        principal = (
+            frame["principal"].to_numpy(dtype=float) if "principal" in frame.columns else None
+        )
+        claim = principal
+        if principal is not None and "accrued_interest" in frame.columns:
+            interest = frame["accrued_interest"].to_numpy(dtype=float, na_value=np.nan)
+            claim = principal + np.nan_to_num(interest, nan=0.0)
         return cls(
             n=len(frame),
             as_of=as_of,
@@ -136,9 +145,8 @@ class DebtFacts:
             days_left_in_limitation=left,
             time_barred=barred,
             aging_bucket=bucket,
-            principal=(
-                frame["principal"].to_numpy(dtype=float) if "principal" in frame.columns else None
-            ),
+            principal=principal,
+            claim=claim,
             has_assets=(
                 frame[list(ASSET_COLUMNS)].to_numpy(dtype=bool).any(axis=1)
                 if _has(frame, *ASSET_COLUMNS)

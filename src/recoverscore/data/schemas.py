@@ -42,6 +42,11 @@ def tier_codes(tiers: object) -> np.ndarray:
     return codes.reshape(values.shape)
 
 
+def required_columns(model: type[pa.DataFrameModel]) -> list[str]:
+    """The model's columns a frame must have (optional ones such as ``accrued_interest`` not)."""
+    return [name for name, column in model.to_schema().columns.items() if column.required]
+
+
 def true_probability_column(tier: str) -> str:
     """Column of the synthetic world's true P(recover | row, tier)."""
     return f"p_true_{tier}"
@@ -108,6 +113,13 @@ class Portfolio(pa.DataFrameModel):
         str_length={"min_value": 1}, description="Industry of the debtor or employer (free text)"
     )
     principal: Series[float] = pa.Field(gt=0, description="Outstanding principal, CNY")
+    accrued_interest: Series[float] = pa.Field(
+        ge=0,
+        nullable=True,
+        required=False,
+        description="Optional: accrued interest and penalties, CNY; court fees are on "
+        "principal plus this (missing: 0)",
+    )
     due_date: Series[pa.DateTime] = pa.Field(description="Date the debt fell due")
     last_payment_date: Series[pa.DateTime] = pa.Field(
         nullable=True, description="Last partial payment since the due date"

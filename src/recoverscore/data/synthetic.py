@@ -43,7 +43,7 @@ import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
-from recoverscore.data.costs import CostConfig, load_costs
+from recoverscore.data.costs import CostConfig, claim_amount, load_costs
 from recoverscore.data.facts import days_past_due, is_time_barred
 from recoverscore.data.schemas import (
     TIERS,
@@ -509,6 +509,7 @@ def _portfolio(
         "region": who.region,
         "industry": who.industry,
         "principal": debt["principal"],
+        "accrued_interest": np.zeros(n),  # no interest accrues in this world: claim = principal
         "due_date": _dates(day, debt["days"]),
         "last_payment_date": _dates(day, willingness.pop("since_paid")),
         "last_acknowledgment_date": _dates(day, willingness.pop("since_interruption")),
@@ -553,7 +554,7 @@ def _history(
     assets = portfolio[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
     incurred = costs.incurred(
         given,
-        principal,
+        claim_amount(principal, portfolio.get("accrued_interest")),
         amount,
         days,
         (portfolio["contact_status"] == "lost").to_numpy(),

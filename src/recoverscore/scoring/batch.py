@@ -204,7 +204,7 @@ def run(
             raise RecoverscoreError(f"folder does not exist: {path.parent}")
     table_format(rejects)
     contract = scorer.package.contract
-    source = Source(input_path, required=[c for c in contract.columns if c != "as_of"])
+    source = Source(input_path, required=contract.required)
     work = output.with_name(f".{output.name}.parts")
     done = _prepare_work(work, _identity(source, scorer, batch_size, engine), resume)
     resumed = len(done)
@@ -268,15 +268,26 @@ def decision_dates_text(stats: dict) -> str | None:
 
 
 def drift_report(table: pd.DataFrame, stats: dict, scorer: Scorer) -> dict:
-    """The JSON drift report: PSI per column with its reading, and the run's counts."""
+    """The JSON drift report: the run's summary, and per column PSI with its reading and the
+    chi-square test of proportions (missing values as null)."""
+
+    def number(value: float) -> float | None:
+        return None if pd.isna(value) else float(value)
+
     return {
         "model_version": scorer.label,
         "as_of": decision_dates_text(stats),
         "rows_scored": stats["scored"],
         "warn_above": drift.WARN_PSI,
+        **drift.summary(table),
         "drifted": table.loc[table["status"] == "drift", "column"].tolist(),
         "psi": [
-            {**row, "psi": None if pd.isna(row["psi"]) else round(float(row["psi"]), 6)}
+            {
+                **row,
+                "psi": None if pd.isna(row["psi"]) else round(float(row["psi"]), 6),
+                "chi2": number(row["chi2"]),
+                "p_value": number(row["p_value"]),
+            }
             for row in table.to_dict(orient="records")
         ],
     }

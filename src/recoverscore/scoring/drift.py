@@ -1,11 +1,26 @@
 """Population stability: how far a scoring run's debtors have moved from the training data.
 
-Training stores a reference profile in the model package: decile edges (or category levels) of
-every model feature and of the predicted P(recover) under every tier, with the training shares
-per bin. Scoring only counts rows per bin, batch by batch, so the check streams, merges across
-Dask partitions, and needs no row kept. The population stability index of a column is
-``sum((a - e) * ln(a / e))`` over its bins, actual share ``a`` against expected share ``e``;
-the usual reading is below 0.1 stable, 0.1 to 0.25 moderate, above 0.25 a shift to act on.
+Training stores a reference profile in the model package (plain JSON): the bins of every model
+feature and of the predicted P(recover) under every tier, with the training share per bin and
+the number of rows profiled. Scoring only counts rows per bin, batch by batch, so the check
+streams, merges across Dask partitions, and needs no row kept.
+
+Bins follow what a column is, so no level can hide in another's bin:
+
+- ``categorical`` (category or text columns): one bin per level;
+- ``levels`` (numeric columns with at most ``MAX_LEVELS`` distinct values in the reference:
+  binary flags such as ``time_barred``, ordinals such as ``aging_bucket``, small counts): one
+  bin per value, because quantile edges collapse on them and merge 0 with 1;
+- ``numeric`` (genuinely continuous columns): quantile bins;
+
+and every column has a bin for missing values, level columns one more for levels the reference
+never saw. Per column the report gives the population stability index,
+``sum((a - e) * ln(a / e))`` over the bins, actual share ``a`` against expected share ``e``
+(below 0.1 stable, 0.1 to 0.25 moderate, above 0.25 a shift to act on), and beside it Pearson's
+chi-square test of homogeneity of the run's counts against the reference's (for a binary flag
+the square of the two-proportion z-test). PSI says how large a shift is, the test whether it
+could be chance; on millions of rows the test flags shifts too small to matter, on a few rows
+PSI is noisy, so both are shown and the reading follows PSI.
 """
 
 from __future__ import annotations
@@ -15,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2_contingency
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -22,7 +38,10 @@ if TYPE_CHECKING:
 WARN_PSI = 0.25
 MODERATE_PSI = 0.10
 N_BINS = 10
+MAX_LEVELS = 12  # a numeric column with at most this many distinct values is profiled by level
+TOP = 10  # columns shown in the chart and named in summaries when nothing has moved
 _FLOOR = 1e-4  # share given to an empty bin so the logarithm stays finite
+REPORT_COLUMNS = ["group", "column", "kind", "psi", "status", "chi2", "p_value"]
 
 
 def _numeric(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -30,33 +49,49 @@ def _numeric(values: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def bin_counts(spec: Mapping, values: pd.Series | np.ndarray) -> np.ndarray:
-    """Rows per bin of ``spec``; the last bin holds missing values (and unseen categories)."""
+    """Rows per bin of ``spec``, missing values in the last bin.
+
+    Level kinds (``categorical``, ``levels``) count one bin per level, then unseen levels;
+    ``numeric`` counts the intervals between its edges.
+    """
     if spec["kind"] == "categorical":
-        codes = pd.Categorical(np.asarray(values, dtype=object), categories=spec["levels"]).codes
-        return np.bincount(
-            np.where(codes < 0, len(spec["levels"]), codes), minlength=len(spec["levels"]) + 1
-        )
+        labels = pd.Series(np.asarray(values, dtype=object))
+        missing = labels.isna().to_numpy()
+        codes = pd.Index(spec["levels"]).get_indexer(labels[~missing].astype(str))
+        n = len(spec["levels"])
+        inner = np.bincount(np.where(codes < 0, n, codes), minlength=n + 1)
+        return np.append(inner, missing.sum())
     x = _numeric(values)
     missing = np.isnan(x)
-    edges = np.asarray(spec["edges"], dtype=float)
-    inner = np.bincount(np.searchsorted(edges, x[~missing], side="right"), minlength=len(edges) + 1)
+    present = x[~missing]
+    if spec["kind"] == "levels":
+        levels = np.asarray(spec["levels"], dtype=float)
+        position = np.searchsorted(levels, present).clip(max=len(levels) - 1)
+        codes = np.where(levels[position] == present, position, len(levels))
+        inner = np.bincount(codes, minlength=len(levels) + 1)
+    else:
+        edges = np.asarray(spec["edges"], dtype=float)
+        inner = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
     return np.append(inner, missing.sum())
 
 
-def profile(values: pd.Series, bins: int = N_BINS) -> dict:
-    """Bins of one column (quantile edges, or its categories) and the training share per bin."""
+def profile(values: pd.Series, bins: int = N_BINS, max_levels: int = MAX_LEVELS) -> dict:
+    """Bins of one column (its levels, or quantile edges) with the reference share per bin."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         spec: dict = {"kind": "categorical", "levels": [str(c) for c in values.cat.categories]}
-        values = values.astype(object).where(values.notna(), None)
+    elif pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+        spec = {"kind": "categorical", "levels": sorted(values.dropna().astype(str).unique())}
     else:
         x = _numeric(values)
-        quantiles = (
-            np.quantile(x[~np.isnan(x)], np.linspace(0, 1, bins + 1)[1:-1])
-            if (~np.isnan(x)).any()
-            else []
-        )
-        spec = {"kind": "numeric", "edges": np.unique(quantiles).tolist()}
+        present = x[~np.isnan(x)]
+        distinct = np.unique(present)
+        if len(distinct) <= max_levels:
+            spec = {"kind": "levels", "levels": distinct.tolist()}
+        else:
+            quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])
+            spec = {"kind": "numeric", "edges": np.unique(quantiles).tolist()}
     counts = bin_counts(spec, values)
+    spec["rows"] = int(counts.sum())
     spec["expected"] = (counts / max(counts.sum(), 1)).tolist()
     return spec
 
@@ -77,6 +112,31 @@ def psi(expected: np.ndarray, counts: np.ndarray) -> float:
     actual = np.maximum(counts / total, _FLOOR)
     expected = np.maximum(np.asarray(expected, dtype=float), _FLOOR)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def proportions_test(spec: Mapping, counts: np.ndarray) -> tuple[float, float]:
+    """Pearson's chi-square statistic and p-value: are the run's shares the reference's?
+
+    A test of homogeneity on the 2 x bins table of reference and run counts (both samples carry
+    noise), over the bins either sample uses; for a binary flag it is the two-proportion z-test
+    squared. No continuity correction, so it matches the textbook statistic.
+    """
+    expected = np.rint(np.asarray(spec["expected"], dtype=float) * spec["rows"])
+    table = np.vstack([expected, np.asarray(counts, dtype=float)])
+    if table[0].sum() == 0 or table[1].sum() == 0:
+        return float("nan"), float("nan")
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:  # both samples in one bin: identical shares
+        return 0.0, 1.0
+    result = chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue)
+
+
+def status(value: float) -> str:
+    """The usual reading of a PSI value (``no data`` when the run had no rows for it)."""
+    if np.isnan(value):
+        return "no data"
+    return "drift" if value > WARN_PSI else "moderate" if value > MODERATE_PSI else "stable"
 
 
 class DriftCounter:
@@ -109,33 +169,101 @@ class DriftCounter:
         return self
 
     def report(self) -> pd.DataFrame:
-        """PSI per column, largest first, with its reading (stable, moderate, drift)."""
+        """Per column: its bin kind, PSI and reading, and the chi-square test; largest PSI first."""
         rows = []
         for (group, name), counts in self.counts.items():
-            value = psi(np.asarray(self.reference[group][name]["expected"]), counts)
-            status = (
-                "drift" if value > WARN_PSI else "moderate" if value > MODERATE_PSI else "stable"
-            )
+            spec = self.reference[group][name]
+            value = psi(np.asarray(spec["expected"]), counts)
+            statistic, p_value = proportions_test(spec, counts)
             rows.append(
-                {"group": group.removesuffix("s"), "column": name, "psi": value, "status": status}
+                {
+                    "group": group.removesuffix("s"),
+                    "column": name,
+                    "kind": spec["kind"],
+                    "psi": value,
+                    "status": status(value),
+                    "chi2": statistic,
+                    "p_value": p_value,
+                }
             )
-        frame = pd.DataFrame(rows, columns=["group", "column", "psi", "status"])
+        frame = pd.DataFrame(rows, columns=REPORT_COLUMNS)
         return frame.sort_values("psi", ascending=False, ignore_index=True, na_position="last")
 
 
-def psi_figure(report: pd.DataFrame) -> Figure:
-    """Horizontal bars of PSI per column with the 0.1 and 0.25 reading lines."""
-    from matplotlib.figure import Figure
+def notable(report: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
+    """The columns worth a look: every drifted or moderate one, else the ``top`` largest PSI."""
+    ranked = report.dropna(subset=["psi"]).sort_values("psi", ascending=False)
+    moved = ranked[ranked["status"].isin(["moderate", "drift"])]
+    return (moved if len(moved) else ranked.head(top)).reset_index(drop=True)
 
-    shown = report.dropna(subset=["psi"]).iloc[::-1]
-    figure = Figure(figsize=(7, 0.28 * len(shown) + 1.2))
+
+def summary(report: pd.DataFrame, top: int = TOP) -> dict:
+    """Run-level drift metrics: the largest PSI, how many columns drifted, the top drifted."""
+    drifted = report[report["status"] == "drift"].sort_values("psi", ascending=False)
+    largest = report["psi"].max()
+    return {
+        "psi_max": None if pd.isna(largest) else float(largest),
+        "n_drifted": len(drifted),
+        "n_moderate": int((report["status"] == "moderate").sum()),
+        "top_drifted": drifted["column"].head(top).tolist(),
+    }
+
+
+def label(group: str, column: str) -> str:
+    """A column as a person reads it: ``time barred``, ``P(recover) if litigation``."""
+    if group == "score" and column.startswith("p_"):
+        return "P(recover) if " + column.removeprefix("p_").replace("_", " ")
+    return column.replace("_", " ")
+
+
+def psi_figure(report: pd.DataFrame, top: int = TOP) -> Figure:
+    """Horizontal PSI bars of the columns that matter (``notable``), with the reading lines."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    shown = notable(report, top).iloc[::-1]
+    colours = {"stable": "#4c72b0", "moderate": "#dd8452", "drift": "#c44e52"}
+    figure = Figure(figsize=(9, 0.32 * len(shown) + 2.0))
     ax = figure.subplots()
-    colours = shown["status"].map({"stable": "#4c72b0", "moderate": "#dd8452", "drift": "#c44e52"})
-    labels = shown["group"] + ": " + shown["column"]
-    ax.barh(labels, shown["psi"], color=colours)
-    for line in (MODERATE_PSI, WARN_PSI):
-        ax.axvline(line, color="grey", linestyle="--", linewidth=0.8)
+    labels = [label(g, c) for g, c in zip(shown["group"], shown["column"], strict=True)]
+    ax.barh(labels, shown["psi"], color=shown["status"].map(colours))
+    for y, value in enumerate(shown["psi"]):
+        ax.annotate(
+            f"{value:.2f}",
+            (value, y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    ax.axvline(MODERATE_PSI, color="#dd8452", linestyle="--", linewidth=0.9)
+    ax.axvline(WARN_PSI, color="#c44e52", linestyle="--", linewidth=0.9)
+    ax.set_xlim(0, max(WARN_PSI, float(shown["psi"].max()) if len(shown) else 0.0) * 1.15)
+    ax.legend(
+        handles=[
+            Line2D(
+                [],
+                [],
+                color="#dd8452",
+                linestyle="--",
+                label=f"{MODERATE_PSI}: moderate shift, watch",
+            ),
+            Line2D([], [], color="#c44e52", linestyle="--", label=f"{WARN_PSI}: drift, act"),
+            *(Patch(color=c, label=s) for s, c in colours.items()),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        title="reading",
+        title_fontsize=8,
+    )
+    moved = report["status"].isin(["moderate", "drift"]).sum()
+    ax.set_title(
+        f"Drift from training: {moved} of {len(report)} columns moved"
+        if moved
+        else f"No drift from training: the {len(shown)} largest of {len(report)} columns"
+    )
     ax.set_xlabel("population stability index (scoring run vs training)")
-    ax.set_title("Drift by column")
     figure.tight_layout()
     return figure

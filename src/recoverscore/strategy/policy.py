@@ -217,13 +217,15 @@ class Economics:
 
 
 def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economics:
-    """Expected money of every tier: discounted expected recovery minus expected costs.
+    """Expected money of every tier: discounted expected recovery minus expected creditor cost.
 
-    Costs are paid up front whatever happens; commission and enforcement fees only on success.
-    Needs the principal; facts a file lacks (age, contact, assets) count as absent.
+    Handling and the lawyer are paid whatever happens, the commission only on success; the
+    prepaid court fees come back from the debtor on success, so they count only on failure.
+    Fees are on the claim (principal plus accrued interest where the portfolio has it). Needs
+    the principal; facts a file lacks (age, contact, assets) count as absent.
     """
     facts = cases.facts
-    principal = facts.principal
+    principal, claim = facts.principal, facts.claim
     n = cases.n
     days = facts.days_past_due if facts.days_past_due is not None else np.zeros(n)
     lost = facts.lost_contact if facts.lost_contact is not None else np.zeros(n, dtype=bool)
@@ -233,10 +235,10 @@ def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economic
         p = cases.probabilities[:, j]
         amount = principal * policy.recovery_share[tier]
         discount = (1 + policy.discount_rate) ** (-costs.duration_days[tier] / 365.0)
-        success = costs.incurred(tier, principal, amount, days, lost, assets)
-        failure = costs.incurred(tier, principal, 0.0, days, lost, assets)
-        court_success = costs.court_fees(tier, principal, amount, assets)
-        court_failure = costs.court_fees(tier, principal, 0.0, assets)
+        success = costs.incurred(tier, claim, amount, days, lost, assets)
+        failure = costs.incurred(tier, claim, 0.0, days, lost, assets)
+        court_success = costs.court_fees(tier, claim, True, assets)
+        court_failure = costs.court_fees(tier, claim, False, assets)
         recovery[:, j] = p * amount * discount
         cost[:, j] = p * success + (1 - p) * failure
         court[:, j] = p * court_success + (1 - p) * court_failure
