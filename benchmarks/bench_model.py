@@ -17,13 +17,9 @@ import lightgbm as lgb
 from sklearn.metrics import roc_auc_score
 
 from recoverscore.data.synthetic import generate_frame
-from recoverscore.modelling.evaluate import (
-    Scorecard,
-    bayes_limit_auc,
-    binary_metrics,
-    truth_metrics,
-)
+from recoverscore.modelling.evaluate import bayes_limit_auc, binary_metrics, truth_metrics
 from recoverscore.modelling.model import RecoveryModel, load_train_config
+from recoverscore.modelling.scorecard import ScorecardModel
 from timing import timed
 
 
@@ -43,14 +39,14 @@ def quality(rows: int) -> None:
     test = frame.sample(frac=0.2, random_state=0)
     train = frame.drop(test.index)
     y_train, y_test = train["recovered"].to_numpy(int), test["recovered"].to_numpy(int)
-    model = RecoveryModel(config.features.transformer(), "given_tier", config.model)
+    model = config.estimator()
     _, fit_s = timed(lambda: model.fit(train, y_train))
     metrics = binary_metrics(y_test, model.recovery_probability(test))
-    card, card_s = timed(lambda: Scorecard(model.features_, "given_tier").fit(train, y_train))
+    card, card_s = timed(lambda: ScorecardModel(model.features_, "given_tier").fit(train, y_train))
     card_auc = roc_auc_score(y_test, card.recovery_probability(test))
     raw_s, raw_auc = raw_lightgbm(model, train, test)
     bayes = bayes_limit_auc(test)
-    truth = truth_metrics(model.tier_matrix(test), test)
+    truth = truth_metrics(model.tier_probabilities(test), test)
     print(f"quality on {rows:,} rows ({len(train):,} train / {len(test):,} test)")
     print(f"  Bayes-limit AUC          {bayes:.4f}")
     print(
@@ -77,7 +73,7 @@ def speed(rows: int) -> None:
     config = load_train_config()
     frame = generate_frame(rows, seed=2, as_of="2026-06-30")
     y = frame["recovered"].to_numpy(int)
-    model = RecoveryModel(config.features.transformer(), "given_tier", config.model)
+    model = config.estimator()
     _, fit_s = timed(lambda: model.fit(frame, y))
     raw_s, _ = raw_lightgbm(model, frame, frame.head(1000))
     print(f"speed on {rows:,} rows, 2 threads")

@@ -16,8 +16,8 @@ import argparse
 from recoverscore.data.costs import load_costs
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.modelling import explain
-from recoverscore.modelling.evaluate import policy_comparison
-from recoverscore.modelling.model import RecoveryModel, load_train_config
+from recoverscore.modelling.model import load_train_config
+from recoverscore.strategy.comparison import policy_comparison
 from recoverscore.strategy.policy import Cases, decide, load_policy_config
 from timing import timed
 
@@ -30,8 +30,7 @@ def main() -> None:
     frame = generate_frame(args.rows, seed=1, as_of="2026-06-30")
     test = frame.sample(frac=0.2, random_state=0)
     train = frame.drop(test.index)
-    model = RecoveryModel(config.features.transformer(), "given_tier", config.model)
-    model.fit(train, train["recovered"].to_numpy(int))
+    model = config.estimator().fit(train, train["recovered"].to_numpy(int))
 
     table, _ = policy_comparison(test, model, settings, costs)
     print(
@@ -46,14 +45,16 @@ def main() -> None:
     )
 
     n = len(test)
-    matrix, matrix_s = timed(lambda: model.tier_matrix(test))
-    cases = Cases.build(test, matrix, settings.limitation_years)
+    facts = model.features_.facts(test)
+    features = model.features_.transform(test, facts)
+    matrix, matrix_s = timed(lambda: model.tier_probabilities(features=features))
+    cases = Cases.build(facts, matrix)
     _, value_s = timed(lambda: decide(cases, settings, costs, "value"))
     _, cap_s = timed(
         lambda: decide(cases, settings, costs, "value", capacity=table.attrs["capacity"])
     )
     tiers = decide(cases, settings, costs, "value")["recommended_tier"].to_numpy()
-    _, reasons_s = timed(lambda: explain.reasons(model, test, tiers, 3, "en"))
+    _, reasons_s = timed(lambda: explain.reasons(model, features, tiers, 3, "en"))
     design = model._design(test, tiers)
     _, raw_s = timed(lambda: model.booster_.predict(design, num_iteration=model.best_iteration_))
     _, contrib_s = timed(
@@ -62,7 +63,7 @@ def main() -> None:
         )
     )
     print(f"\nthroughput on {n:,} debts (rows/s)")
-    print(f"  tier matrix (4 tier predictions + calibration)  {n / matrix_s:>12,.0f}")
+    print(f"  tier probabilities (4 predictions + calibration) {n / matrix_s:>12,.0f}")
     print(
         f"  raw LightGBM predict, 1 tier                     {n / raw_s:>12,.0f}"
         f"   matrix per tier prediction: {4 * raw_s / matrix_s:.0%} of raw"

@@ -27,6 +27,7 @@ import numpy as np
 from recoverscore.data.schemas import TIERS, Portfolio
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.modelling.model import RecoveryModel, load_train_config
+from recoverscore.scoring.package import ModelPackage
 from recoverscore.scoring.pipeline import Scorer, ScoringOptions
 from timing import best_of, timed
 
@@ -48,17 +49,18 @@ def raw_predict(model: RecoveryModel, frame, tiers, as_matrix: bool = False) -> 
     return total
 
 
-def in_memory(model: RecoveryModel, rows: int, explain_rows: int) -> None:
+def in_memory(package: ModelPackage, rows: int, explain_rows: int) -> None:
+    model = package.model
     portfolio = generate_frame(rows, seed=2, as_of="2026-06-30")[
         list(Portfolio.to_schema().columns)
     ]
-    quiet = Scorer(model, ScoringOptions(explain=False))
-    loud = Scorer(model, ScoringOptions(explain=True))
+    quiet = Scorer(package, ScoringOptions(explain=False))
+    loud = Scorer(package, ScoringOptions(explain=True))
     numbers = np.arange(1, len(portfolio) + 1)
     quiet.score_batch(portfolio.head(1_000), numbers[:1_000])  # warm caches and imports
     frame_s = raw_predict(model, portfolio, TIERS)
     raw_s = raw_predict(model, portfolio, TIERS, as_matrix=True)
-    _, matrix_s = best_of(lambda: model.tier_matrix(portfolio))
+    _, matrix_s = best_of(lambda: model.tier_probabilities(portfolio))
     runs = [timed(lambda: quiet.score_batch(portfolio, numbers)) for _ in range(3)]
     result, batch_s = min(runs, key=lambda run: run[1])
     seconds = result.stats["seconds"]
@@ -147,21 +149,21 @@ def main() -> None:
     args = parser.parse_args()
     config = load_train_config()
     history = generate_frame(args.train_rows, seed=1, as_of="2026-06-30")
-    model = RecoveryModel(config.features.transformer(), "given_tier", config.model)
-    model.fit(history, history["recovered"].to_numpy(int))
+    model = config.estimator().fit(history, history["recovered"].to_numpy(int))
     print(
         f"model: {model.best_iteration_} trees of up to {config.model.lightgbm.num_leaves} leaves, "
         f"trained on {args.train_rows:,} rows"
     )
-    in_memory(model, args.rows, args.explain_rows)
+    package = ModelPackage.build(model, training=history)
+    in_memory(package, args.rows, args.explain_rows)
     if args.skip_rss:
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        package = model.save(folder / "model")
+        saved = package.save(folder / "model")
         print("\nCLI on Parquet, --no-explain, batches of 100,000 (child process; ascending sizes)")
         for rows in sorted(args.rss_rows):
-            peak_rss(package, rows, folder)
+            peak_rss(saved, rows, folder)
 
 
 if __name__ == "__main__":

@@ -34,14 +34,15 @@ def small_world(world) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    """A small trained model package (with its drift reference), for scoring tests."""
-    from recoverscore.modelling.model import RecoveryModel, load_train_config
+    """A small trained LightGBM model package (with its drift reference), for scoring tests."""
+    from recoverscore.modelling.model import load_train_config
+    from recoverscore.scoring.package import ModelPackage
 
     history = generate_frame(4_000, seed=3, as_of=AS_OF)
-    cfg = load_train_config()
-    model = RecoveryModel(cfg.features.transformer(), "given_tier", cfg.model)
+    model = load_train_config().estimator().set_params(kind="lightgbm")
     model.fit(history, history["recovered"].to_numpy(int))
-    return model.save(tmp_path_factory.mktemp("model") / "package")
+    package = ModelPackage.build(model, training=history)
+    return package.save(tmp_path_factory.mktemp("model") / "package")
 
 
 def free_port() -> int:

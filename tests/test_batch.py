@@ -24,8 +24,8 @@ from recoverscore.data.schemas import TIERS, Portfolio, probability_column
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.data.tables import read_table, write_table
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.model import RecoveryModel
 from recoverscore.scoring import batch, drift
+from recoverscore.scoring.package import ModelPackage
 from recoverscore.scoring.pipeline import OUTPUT_COLUMNS, Scorer, ScoringOptions, score
 
 AS_OF = "2026-06-30"
@@ -34,8 +34,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def model(model_dir) -> RecoveryModel:
-    return RecoveryModel.load(model_dir)
+def model(model_dir) -> ModelPackage:
+    return ModelPackage.load(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -106,18 +106,18 @@ def test_every_row_ends_scored_or_rejected(model, portfolio, seeded, tmp_path):
     assert result.stats["scored"] == len(scored) == n_rows - len(expected)
     assert sorted(rejects["row"]) == sorted(expected)
     for row, reason in expected.items():
-        assert reason in rejects.set_index("row").at[row, "reasons"], row
+        assert reason in rejects.set_index("row").at[row, "failed_checks"], row
     for row, text in malformed.items():
         assert rejects.set_index("row").at[row, "raw_record"] == text
     # the scored rows are exactly the untouched rows, in input order, scored as score() does
     kept = [r for r in range(1, n_rows + 1) if r not in expected]
     clean = portfolio.iloc[np.array(kept) - 1]
     assert scored["debtor_id"].tolist() == clean["debtor_id"].tolist()
-    reference = score(clean, model, reasons=False)
+    reference = score(clean, model, explain=False)
     for column in ["recommended_tier", *(probability_column(t) for t in TIERS)]:
         np.testing.assert_array_equal(scored[column].to_numpy(), reference[column].to_numpy())
     assert list(scored.columns) == OUTPUT_COLUMNS
-    assert set(scored["model_version"]) == {scorer(model).version}
+    assert set(scored["model_version"]) == {scorer(model).label}
     assert not (tmp_path / ".out.parquet.parts").exists()
 
 

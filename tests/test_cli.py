@@ -154,7 +154,7 @@ def test_user_errors_are_one_clear_line(tmp_path, setup, args, message):
 def test_schema_prints_the_contract_as_markdown():
     result = run("schema", "scored")
     assert result.exit_code == 0
-    assert "| `recommended_tier` | str | yes |" in result.output
+    assert "| `recommended_tier` | str | no |" in result.output
     assert "`p_litigation`" in result.output and "not among excluded_tiers" in result.output
 
 

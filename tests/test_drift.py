@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from recoverscore.data.facts import AGING_BUCKETS
 from recoverscore.data.schemas import TIERS
-from recoverscore.modelling.features import AGING_BUCKETS, DebtorFeatures
+from recoverscore.modelling.features import DebtorFeatures
 from recoverscore.scoring import drift
 
 

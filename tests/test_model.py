@@ -1,35 +1,50 @@
-"""The recovery model: calibrated, monotone where the domain says so, reproducible, no pickle."""
+"""The recovery model: calibrated, monotone where the domain says so, reproducible, no pickle;
+k-fold on small files, the scorecard when it ranks better, scikit-learn's contract."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
 from recoverscore.data.schemas import TIERS, probability_column
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.evaluate import Scorecard, binary_metrics, truth_metrics
-from recoverscore.modelling.features import STANDARD_FEATURES
+from recoverscore.modelling import model as model_module
+from recoverscore.modelling.calibration import apply_calibration
+from recoverscore.modelling.evaluate import binary_metrics, truth_metrics
+from recoverscore.modelling.features import STANDARD_FEATURES, DebtorFeatures
 from recoverscore.modelling.model import (
     RecoveryModel,
     TrainConfig,
-    apply_calibration,
+    cross_validate,
     data_digest,
     load_train_config,
     prepare_training_data,
 )
+from recoverscore.modelling.scorecard import ScorecardModel
 
 CONFIG = load_train_config()
 
 
-def _fit(frame: pd.DataFrame, config: TrainConfig = CONFIG, tier: str | None = "given_tier"):
-    model = RecoveryModel(config.features.transformer(), tier, config.model)
+def _fit(
+    frame: pd.DataFrame,
+    config: TrainConfig = CONFIG,
+    tier: str | None = "given_tier",
+    **params,
+) -> RecoveryModel:
+    model = config.model.estimator(config.features.transformer(), tier).set_params(**params)
     return model.fit(frame, frame["recovered"].to_numpy(int))
 
 
@@ -41,17 +56,19 @@ def split():
 
 @pytest.fixture(scope="module")
 def model(split):
-    return _fit(split[0])
+    return _fit(split[0], kind="lightgbm")
 
 
 def test_beats_the_scorecard_and_tracks_the_truth_on_every_tier(model, split):
     train, test = split
     p = model.recovery_probability(test)
-    card = Scorecard(model.features_, "given_tier").fit(train, train["recovered"].to_numpy(int))
+    card = ScorecardModel(model.features_, "given_tier").fit(
+        train, train["recovered"].to_numpy(int)
+    )
     auc_model = roc_auc_score(test["recovered"], p)
     auc_card = roc_auc_score(test["recovered"], card.recovery_probability(test))
     assert auc_model > auc_card
-    truth = truth_metrics(model.tier_matrix(test), test)
+    truth = truth_metrics(model.tier_probabilities(test), test)
     assert (truth["correlation"] > 0.8).all(), truth
     assert (truth["mae"] < 0.12).all(), truth  # 9k rows; about 0.04 at 200k
 
@@ -85,7 +102,7 @@ def test_calibration_never_reorders(model, a, b, method):
 def test_recovery_never_rises_with_age_under_any_tier(model, split, start, extra_days):
     rows = split[1].iloc[start : start + 100]
     older = rows.assign(due_date=rows["due_date"] - pd.Timedelta(days=extra_days))
-    before, after = model.tier_matrix(rows), model.tier_matrix(older)
+    before, after = model.tier_probabilities(rows), model.tier_probabilities(older)
     assert (after.to_numpy() <= before.to_numpy() + 1e-12).all()
 
 
@@ -99,35 +116,38 @@ def test_recovery_never_falls_with_assets_or_partial_payments(model, split, star
     rows = split[1].iloc[start : start + 100]
     richer = rows.assign(**{asset: True})
     assert (
-        model.tier_matrix(richer).to_numpy() >= model.tier_matrix(rows).to_numpy() - 1e-12
+        model.tier_probabilities(richer).to_numpy()
+        >= model.tier_probabilities(rows).to_numpy() - 1e-12
     ).all()
     payers = rows[rows["n_partial_payments"] > 0]
     more = payers.assign(n_partial_payments=payers["n_partial_payments"] + extra)
     assert (
-        model.tier_matrix(more).to_numpy() >= model.tier_matrix(payers).to_numpy() - 1e-12
+        model.tier_probabilities(more).to_numpy()
+        >= model.tier_probabilities(payers).to_numpy() - 1e-12
     ).all()
 
 
-def test_tier_matrix_and_predict_proba_agree(model, split):
+def test_tier_probabilities_and_predict_proba_agree(model, split):
     test = split[1].head(500)
-    matrix = model.tier_matrix(test)
+    matrix = model.tier_probabilities(test)
     assert list(matrix.columns) == [probability_column(t) for t in TIERS]
     for tier in TIERS:
         np.testing.assert_array_equal(
-            matrix[probability_column(tier)], model.predict_proba(test, tier)[:, 1]
+            matrix[probability_column(tier)], model.recovery_probability(test, tier)
         )
+    np.testing.assert_array_equal(model.predict_proba(test)[:, 1], model.recovery_probability(test))
     given_p = model.recovery_probability(test)
     codes = pd.Categorical(test["given_tier"], categories=TIERS).codes
     np.testing.assert_array_equal(given_p, matrix.to_numpy()[np.arange(len(test)), codes])
     assert matrix.nunique().min() > 10  # the tier changes the answer
 
 
-def test_tier_matrix_is_lightgbms_own_dataframe_prediction(model, split):
+def test_tier_probabilities_are_lightgbms_own_dataframe_prediction(model, split):
     """The float-matrix fast path gives LightGBM's DataFrame answer exactly, unseen levels too."""
     test = split[1].head(400).copy()
     test.iloc[:50, test.columns.get_loc("region")] = "atlantis"  # unseen: missing in the model
     test.iloc[50:60, test.columns.get_loc("industry")] = None
-    matrix = model.tier_matrix(test)
+    matrix = model.tier_probabilities(test)
     for tier in TIERS:
         design = model._design(test, tier)
         raw = model.booster_.predict(design, num_iteration=model.best_iteration_)
@@ -135,35 +155,18 @@ def test_tier_matrix_is_lightgbms_own_dataframe_prediction(model, split):
         np.testing.assert_array_equal(matrix[probability_column(tier)].to_numpy(), expected)
 
 
-def test_save_load_gives_identical_predictions_and_holds_no_pickle(model, split, tmp_path):
-    model.save(tmp_path / "pkg")
-    assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["model.txt", "package.json"]
-    assert (tmp_path / "pkg" / "model.txt").read_text().startswith("tree")
-    package = json.loads((tmp_path / "pkg" / "package.json").read_text())
-    assert package["tier_column"] == "given_tier" and package["versions"]["lightgbm"]
-    loaded = RecoveryModel.load(tmp_path / "pkg")
+def test_state_round_trip_gives_identical_predictions(model, split):
+    text, state = model.state()
+    assert text.startswith("tree") and state["kind"] == "lightgbm"
+    loaded = RecoveryModel.from_state(text, state)
     test = split[1]
-    pd.testing.assert_frame_equal(loaded.tier_matrix(test), model.tier_matrix(test))
+    pd.testing.assert_frame_equal(loaded.tier_probabilities(test), model.tier_probabilities(test))
+    assert loaded.get_params(deep=False).keys() == model.get_params(deep=False).keys()
 
 
-def test_a_tampered_or_incomplete_package_is_refused(model, tmp_path):
-    model.save(tmp_path / "pkg")
-    text = (tmp_path / "pkg" / "model.txt").read_text()
-    (tmp_path / "pkg" / "model.txt").write_text(text.replace("tree", "tree ", 1))
-    with pytest.raises(RecoverscoreError, match="does not match"):
-        RecoveryModel.load(tmp_path / "pkg")
-    (tmp_path / "pkg" / "package.json").unlink()
-    with pytest.raises(RecoverscoreError, match=r"package\.json is missing"):
-        RecoveryModel.load(tmp_path / "pkg")
-
-
-def test_same_seed_same_model_file(split, tmp_path):
+def test_same_seed_same_model_text(split):
     rows = split[0].head(3_000)
-    _fit(rows).save(tmp_path / "a")
-    _fit(rows).save(tmp_path / "b")
-    assert (tmp_path / "a" / "model.txt").read_bytes() == (
-        tmp_path / "b" / "model.txt"
-    ).read_bytes()
+    assert _fit(rows, kind="lightgbm").state()[0] == _fit(rows, kind="lightgbm").state()[0]
 
 
 def test_plain_recovery_model_without_tiers(split):
@@ -172,8 +175,8 @@ def test_plain_recovery_model_without_tiers(split):
         update={"data": CONFIG.data.model_copy(update={"tier_column": None})}
     )
     prepared = prepare_training_data(rows, config)
-    model = _fit(prepared.frame, config, tier=None)
-    matrix = model.tier_matrix(split[1].head(50))
+    model = _fit(prepared.frame, config, tier=None, kind="lightgbm")
+    matrix = model.tier_probabilities(split[1].head(50))
     assert (matrix.nunique(axis=1) == 1).all()  # one answer, whatever the tier
 
 
@@ -196,8 +199,8 @@ def test_users_own_file_trains_from_config_alone(split):
         }
     )
     prepared = prepare_training_data(own, config)
-    model = _fit(prepared.frame, config, tier=None)
-    assert set(model.feature_names_) == {*standard, "score_a", "segment"}
+    model = _fit(prepared.frame, config, tier=None, kind="lightgbm")
+    assert set(model.input_names) == {*standard, "score_a", "segment"}
     assert model.recovery_probability(own).shape == (len(own),)
 
 
@@ -211,6 +214,7 @@ def test_users_own_file_trains_from_config_alone(split):
         (lambda f, c: (f.assign(recovered="maybe"), c), "must be binary"),
         (lambda f, c: (f.assign(given_tier="prayer"), c), "unknown tiers \\['prayer'\\]"),
         (lambda f, c: (f.drop(columns="debtor_id"), c), "no column 'debtor_id'"),
+        (lambda f, c: (f.drop(columns="as_of"), c), "'as_of'.*needed by the date features"),
     ],
 )
 def test_training_data_errors_are_one_clear_line(split, change, message):
@@ -224,7 +228,7 @@ def test_bad_rows_are_set_aside_with_reasons(split):
     frame.loc[frame.index[3], "principal"] = -1.0
     prepared = prepare_training_data(frame, CONFIG)
     assert len(prepared.frame) == 999 and prepared.rejected["row"].tolist() == [4]
-    assert "principal" in prepared.rejected["reasons"].iloc[0]
+    assert "principal" in prepared.rejected["failed_checks"].iloc[0]
 
 
 def test_data_digest_identifies_rows(split):
@@ -252,3 +256,143 @@ def test_defaults_behave_on_a_thousand_rows():
         binary_metrics(other["recovered"].to_numpy(int), model.recovery_probability(other))["ece"]
         < 0.07
     )
+
+
+# --- small files: k-fold rounds, out-of-fold calibration, every row trains -------------------
+
+
+def test_a_small_file_takes_its_rounds_from_cross_validation_and_trains_on_every_row(
+    split, monkeypatch
+):
+    rows = split[0].head(2_000)
+    seen = {}
+    real_train = model_module.lgb.train
+
+    def spy(params, train_set, num_boost_round, **kwargs):
+        seen["rows"], seen["rounds"] = len(train_set.data), num_boost_round
+        seen["valid_sets"] = kwargs.get("valid_sets")
+        return real_train(params, train_set, num_boost_round, **kwargs)
+
+    monkeypatch.setattr(model_module.lgb, "train", spy)
+    fitted = _fit(rows, kind="lightgbm")
+    assert seen["rows"] == len(rows) and seen["valid_sets"] is None
+    assert seen["rounds"] == fitted.cv_["rounds"] == fitted.booster_.num_trees()
+    assert fitted.cv_["folds"] == CONFIG.model.cv_folds
+    in_sample = roc_auc_score(rows["recovered"], fitted.recovery_probability(rows))
+    assert 0.6 < fitted.cv_["lightgbm_oof_auc"] < in_sample
+
+
+def test_a_large_file_keeps_its_holdouts(split, monkeypatch):
+    seen = {}
+    real_train = model_module.lgb.train
+
+    def spy(params, train_set, num_boost_round, **kwargs):
+        seen["rows"] = len(train_set.data)
+        return real_train(params, train_set, num_boost_round, **kwargs)
+
+    monkeypatch.setattr(model_module.lgb, "train", spy)
+    rows = split[0].head(3_000)
+    fitted = _fit(rows, kind="lightgbm", small_data_rows=1_000)
+    holdout = max(round(0.1 * 3_000), CONFIG.model.min_holdout_rows)  # validation, calibration
+    assert seen["rows"] == 3_000 - 2 * holdout
+    assert fitted.cv_ == {}
+
+
+def _own_file(n: int, seed: int, interaction: bool) -> pd.DataFrame:
+    """A file with only its own columns: monotone effects, or one strong interaction."""
+    rng = np.random.default_rng(seed)
+    x1, x2, x3 = rng.normal(size=(3, n))
+    grade = rng.choice(["a", "b", "c", "d"], size=n)
+    logit = 1.2 * x1 - 1.0 * x2 + 0.8 * x3 + 0.6 * (grade == "a") - 0.6 * (grade == "d")
+    if interaction:
+        logit = 2.5 * np.sign(x1) * np.sign(x2) + 0.2 * x3
+    return pd.DataFrame(
+        {
+            "loan_id": [f"L{i}" for i in range(n)],
+            "x1": x1,
+            "x2": x2,
+            "x3": x3,
+            "grade": grade,
+            "paid": rng.random(n) < 1 / (1 + np.exp(-logit)),
+        }
+    )
+
+
+OWN_CONFIG = TrainConfig.model_validate(
+    {
+        "data": {"id_column": "loan_id", "target": "paid", "tier_column": None},
+        "features": {
+            "disabled": list(STANDARD_FEATURES),
+            "extra_numeric": ["x1", "x2", "x3"],
+            "extra_categorical": ["grade"],
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("rows", "seed", "interaction", "winner"),
+    [(400, 2, False, "scorecard"), (1_200, 4, True, "lightgbm")],
+)
+def test_auto_keeps_the_better_ranker_out_of_fold(rows, seed, interaction, winner):
+    frame = _own_file(rows, seed=seed, interaction=interaction)
+    prepared = prepare_training_data(frame, OWN_CONFIG)
+    fitted = OWN_CONFIG.estimator().fit(prepared.frame, prepared.y)
+    scores = {k: fitted.cv_[f"{k}_oof_auc"] for k in ("lightgbm", "scorecard")}
+    assert fitted.kind_ == max(scores, key=scores.get) == winner, scores
+    p = fitted.recovery_probability(frame)
+    assert p.shape == (len(frame),) and ((p > 0) & (p < 1)).all()
+
+
+def test_a_scorecard_model_round_trips_through_json(split):
+    rows = split[0].head(1_500)
+    fitted = _fit(rows, kind="scorecard")
+    text, state = fitted.state()
+    assert text is None and state["scorecard"]["bins"]
+    loaded = RecoveryModel.from_state(None, state)
+    pd.testing.assert_frame_equal(
+        loaded.tier_probabilities(split[1].head(300)), fitted.tier_probabilities(split[1].head(300))
+    )
+
+
+def test_cross_validate_compares_on_the_same_folds():
+    frame = _own_file(600, seed=2, interaction=False)
+    prepared = prepare_training_data(frame, OWN_CONFIG)
+    table = cross_validate(prepared.frame, prepared.y, OWN_CONFIG.estimator(), folds=3)
+    assert list(table.index) == ["model", "scorecard"]
+    assert (table["folds"] == 3).all() and (table["auc_sd"] > 0).all()
+    assert ((table["oof_auc"] > 0.6) & (table["oof_auc"] < 1)).all()
+
+
+# --- scikit-learn's contract ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "check",
+    [check_no_attributes_set_in_init, check_get_params_invariance, check_set_params],
+)
+def test_scikit_learn_estimator_contract(check):
+    check("RecoveryModel", RecoveryModel(DebtorFeatures(), "given_tier", learning_rate=0.1))
+
+
+def test_default_constructible():
+    check_parameters_default_constructible("RecoveryModel", RecoveryModel())
+
+
+def test_grid_search_and_cross_val_score_tune_a_hyperparameter():
+    frame = _own_file(800, seed=7, interaction=True)
+    X, y = frame.drop(columns="paid"), frame["paid"].to_numpy(int)
+    estimator = OWN_CONFIG.estimator().set_params(kind="lightgbm", max_rounds=200)
+    search = GridSearchCV(estimator, {"min_data_in_leaf": [5, 400]}, scoring="roc_auc", cv=2).fit(
+        X, y
+    )
+    results = search.cv_results_["mean_test_score"]
+    assert search.best_params_ == {"min_data_in_leaf": 5} and results[0] > results[1] + 0.1
+    scores = cross_val_score(clone(estimator), X, y, scoring="roc_auc", cv=3)
+    assert len(scores) == 3 and (scores > 0.7).all()
+    assert search.best_estimator_.booster_.params["min_data_in_leaf"] == 5
+
+
+def test_numpy_input_is_a_clear_error(split):
+    with pytest.raises(RecoverscoreError, match="needs a pandas DataFrame"):
+        RecoveryModel().fit(split[0].to_numpy(), split[0]["recovered"].to_numpy(int))

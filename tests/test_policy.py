@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from recoverscore.config import parse_config
 from recoverscore.data.costs import load_costs
+from recoverscore.data.facts import DebtFacts
 from recoverscore.data.schemas import TIERS, probability_column
 from recoverscore.data.synthetic import generate_frame, legacy_tier, load_synthetic_config
 from recoverscore.errors import RecoverscoreError
@@ -37,7 +38,7 @@ def _cases(frame: pd.DataFrame, p: np.ndarray | None = None) -> Cases:
     probabilities = pd.DataFrame(
         p, columns=[probability_column(t) for t in TIERS], index=frame.index
     )
-    return Cases.build(frame, probabilities, POLICY.limitation_years)
+    return Cases.build(DebtFacts.compute(frame, 3), probabilities)
 
 
 def test_default_matrix_is_the_aging_staircase(world):

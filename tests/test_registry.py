@@ -16,7 +16,10 @@ from recoverscore import registry, score
 from recoverscore.data import schemas
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.model import RecoveryModel, load_train_config
+from recoverscore.modelling.evaluate import Evaluation
+from recoverscore.modelling.model import TrainingData, load_train_config
+from recoverscore.scoring.package import ModelPackage
+from recoverscore.training import TrainingResult
 
 AS_OF = "2026-06-30"
 PROBABILITIES = [schemas.probability_column(t) for t in schemas.TIERS]
@@ -49,26 +52,27 @@ def store(tmp_path_factory: pytest.TempPathFactory):
         history = generate_frame(3000, seed=1, as_of=AS_OF)
         cfg = load_train_config()
         # one thread: OpenMP spin-waiting makes a 2-thread fit crawl on a busy 2-core machine
-        model = RecoveryModel(
-            features=cfg.features.transformer(),
-            tier_column="given_tier",
-            config=cfg.model.model_copy(update={"num_threads": 1}),
-        ).fit(history, history["recovered"].to_numpy(int))
-        package = model.save(root / "pkg")
+        model = cfg.estimator().set_params(kind="lightgbm", num_threads=1)
+        model.fit(history, history["recovered"].to_numpy(int))
+        built = ModelPackage.build(model, metadata={"data_digest": "sha256:0123abcd"})
+        package = built.save(root / "pkg")
         figure = Figure()
         figure.subplots().plot([0, 1], [0, 1])
         params = {"train": cfg.model_dump(), "rows": len(history)}
-        logged = {
-            "params": params,
-            "metrics": {"test_auc": 0.71, "test_log_loss": 0.6},
-            "figures": {"calibration": figure},
-            "tables": {"importance": model.feature_importance()},
-            "data_digest": "sha256:0123abcd",
-        }
-        first = registry.log_training(package, **logged)
+
+        def result(test_auc: float, tables: dict | None = None) -> TrainingResult:
+            evaluation = Evaluation(
+                {"test_auc": test_auc, "test_log_loss": 0.6},
+                tables=tables or {"importance": model.feature_importance()},
+                figures={"calibration": figure},
+            )
+            data = TrainingData(history, history["recovered"].to_numpy(int), history.iloc[:0])
+            return TrainingResult(built, evaluation, data)
+
+        first = registry.log_training(package, result(0.71), params)
         client = mlflow.MlflowClient()
         after_first = _aliases(client)
-        second = registry.log_training(package, **{**logged, "metrics": {"test_auc": 0.73}})
+        second = registry.log_training(package, result(0.73), params)
         after_second = _aliases(client)
         registry.promote(first.version)
         after_promote = _aliases(client)
@@ -80,6 +84,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
             history=history,
             first=first,
             second=second,
+            result=result,
             after_first=after_first,
             after_second=after_second,
             after_promote=after_promote,
@@ -152,7 +157,11 @@ def test_run_records_digest_plots_tables_and_schema(store):
         for folder in ("plots", "tables", "schema")
         for f in mlflow.MlflowClient().list_artifacts(store.first.run_id, folder)
     }
-    assert logged == {"plots/calibration.png", "tables/importance.csv", "schema/portfolio.md"}
+    assert logged == {
+        "plots/calibration.png",
+        "tables/importance.csv",
+        "schema/input_contract.md",
+    }
 
 
 # --- the served model ---------------------------------------------------------------------------
@@ -163,8 +172,9 @@ def test_pyfunc_returns_what_score_returns(store, as_text):
     frame = _portfolio()
     served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
     out = served.predict(_as_text(frame) if as_text else frame, params={"top_k": 2})
-    expected = score(frame, RecoveryModel.load(store.package), top_k=2)
+    expected = score(frame, ModelPackage.load(store.package), top_k=2, version="1")
     assert out.columns.tolist() == list(schemas.Scored.to_schema().columns)
+    assert (out["model_version"] == "1").all()  # the registry version, as batch scoring says
     assert out["as_of"].tolist() == [AS_OF] * len(frame)
     pd.testing.assert_frame_equal(
         out.drop(columns="as_of"), expected.drop(columns="as_of"), check_exact=True
@@ -183,25 +193,33 @@ def test_pyfunc_rejects_unreadable_cells_in_one_line(store):
     frame = _as_text(_portfolio(rows=5))
     frame.loc[2, "due_date"] = "last spring"
     served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
-    with pytest.raises(mlflow.exceptions.MlflowException, match="row 3 due_date") as caught:
+    with pytest.raises(
+        mlflow.exceptions.MlflowException, match="row 3: due_date: parse as date"
+    ) as caught:
         served.predict(frame)
-    assert "\n" not in caught.value.message
+    assert "\n" not in caught.value.message and "last spring" not in caught.value.message
 
 
-def test_load_model_from_registry_and_folder_agree(store):
+def _probabilities(ref: str, frame: pd.DataFrame) -> pd.DataFrame:
+    return registry.load_package(ref).package.model.tier_probabilities(frame)
+
+
+def test_load_package_from_registry_and_folder_agree(store):
     frame = _portfolio()
-    from_registry = registry.load_model("champion").tier_matrix(frame)
-    from_folder = registry.load_model(str(store.package)).tier_matrix(frame)
-    pd.testing.assert_frame_equal(from_registry, from_folder, check_exact=True)
-    by_version = registry.load_model("2").tier_matrix(frame)
-    pd.testing.assert_frame_equal(by_version, from_folder, check_exact=True)
+    from_folder = _probabilities(str(store.package), frame)
+    pd.testing.assert_frame_equal(_probabilities("champion", frame), from_folder, check_exact=True)
+    pd.testing.assert_frame_equal(_probabilities("2", frame), from_folder, check_exact=True)
+    loaded = registry.load_package("champion")
+    assert (
+        loaded.version == "1" and loaded.package.digest == ModelPackage.load(store.package).digest
+    )
 
 
 def test_registered_model_is_code_text_and_json_only(champion_dir):
     files = [p for p in champion_dir.rglob("*") if p.is_file()]
     assert not [p for p in files if p.suffix.lower() in PICKLES]
     names = {p.name for p in files}
-    assert {"model.txt", "package.json", "pyfunc_model.py"} <= names
+    assert {"model.txt", "package.json", "package.sha256", "pyfunc_model.py"} <= names
     flavor = yaml.safe_load((champion_dir / "MLmodel").read_text())["flavors"]["python_function"]
     assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
     assert flavor["model_code_path"].endswith("pyfunc_model.py")
@@ -235,14 +253,7 @@ def test_run_holds_no_debtor_ids(store, tmp_path):
 def test_tables_keyed_by_debtor_are_refused(store):
     rows = store.history[["debtor_id", "principal"]].head(3)
     with pytest.raises(RecoverscoreError, match="debtor_id"):
-        registry.log_training(
-            store.package,
-            params={},
-            metrics={},
-            figures={},
-            tables={"scored": rows},
-            data_digest="x",
-        )
+        registry.log_training(store.package, store.result(0.7, {"scored": rows}), {})
 
 
 # --- references and errors ------------------------------------------------------------------------
@@ -267,9 +278,9 @@ def test_promote_unknown_version(store):
 
 def test_load_unknown_version_or_alias(store):
     with pytest.raises(RecoverscoreError, match="has no version 42"):
-        registry.load_model("models:/recoverscore/42")
+        registry.load_package("models:/recoverscore/42")
     with pytest.raises(RecoverscoreError, match="has no alias 'staging'"):
-        registry.load_model("models:/recoverscore@staging")
+        registry.load_package("models:/recoverscore@staging")
 
 
 def test_unreachable_server():
@@ -284,7 +295,7 @@ def test_sqlite_folder_missing(store, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", missing)
     assert registry.tracking_uri() == missing
     with pytest.raises(RecoverscoreError, match="does not exist"):
-        registry.load_model("champion")
+        registry.load_package("champion")
     assert not (tmp_path / "no").exists()
 
 

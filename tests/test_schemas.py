@@ -177,15 +177,15 @@ def test_as_of_fills_a_missing_snapshot_date(small_world):
     assert "due_date on or before as_of" in set(early.failures["check"])
 
 
-def test_reasons_list_each_rejected_row_once(small_world):
+def test_row_failures_list_each_rejected_row_once(small_world):
     frame = small_world.astype({"principal": object, "region": object})
     frame.loc[3, "principal"] = "x"
     frame.loc[3, "region"] = " "
     frame.loc[4, "principal"] = -1.0
-    reasons = validate(frame, Portfolio).reasons()
-    assert reasons["row"].tolist() == [4, 5]
-    assert "principal: parse as float" in reasons.loc[0, "reasons"]
-    assert "region: not_nullable" in reasons.loc[0, "reasons"]
+    failed = validate(frame, Portfolio).row_failures()
+    assert failed["row"].tolist() == [4, 5]
+    assert "principal: parse as float" in failed.loc[0, "failed_checks"]
+    assert "region: not_nullable" in failed.loc[0, "failed_checks"]
 
 
 def test_scored_schema_has_every_tier_and_rejects_recommending_an_excluded_tier():
@@ -203,6 +203,7 @@ def test_scored_schema_has_every_tier_and_rejects_recommending_an_excluded_tier(
         "reason_codes": ["", ""],
         "flags": ["", ""],
         "why": ["", ""],
+        "overrides": [None, None],
         **{probability_column(t): [0.5, 0.5] for t in TIERS},
         **{value_column(t): [1.0, 1.0] for t in TIERS},
     }

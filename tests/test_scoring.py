@@ -1,24 +1,36 @@
-"""`recoverscore.score`: a raw portfolio and a model in, the scored-output contract out."""
+"""The one scoring pipeline: `recoverscore.score`, `Scorer.score_batch` and their agreement."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recoverscore import score
+from recoverscore.data.costs import load_costs
 from recoverscore.data.schemas import TIERS, Portfolio, Scored, probability_column, validate
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.model import RecoveryModel, load_train_config
+from recoverscore.modelling.model import load_train_config
+from recoverscore.scoring.package import ModelPackage, settings_digest
+from recoverscore.scoring.pipeline import Scorer, ScoringOptions, decision_dates
+from recoverscore.strategy.policy import load_policy_config
 
 
 @pytest.fixture(scope="module")
 def model():
     history = generate_frame(4_000, seed=3, as_of="2026-06-30")
-    cfg = load_train_config()
-    return RecoveryModel(cfg.features.transformer(), "given_tier", cfg.model).fit(
-        history, history["recovered"].to_numpy(int)
+    return (
+        load_train_config()
+        .estimator()
+        .set_params(kind="lightgbm")
+        .fit(history, history["recovered"].to_numpy(int))
     )
+
+
+@pytest.fixture(scope="module")
+def package(model) -> ModelPackage:
+    return ModelPackage.build(model)
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +39,17 @@ def portfolio():
     return frame[list(Portfolio.to_schema().columns)]
 
 
-def test_every_debtor_gets_an_allowed_tier_with_reasons(model, portfolio):
-    scored = score(portfolio, model)
+def test_every_debtor_gets_an_allowed_tier_with_reasons(model, package, portfolio):
+    scored = score(portfolio, package)
     assert validate(scored, Scored).is_valid
     assert scored["debtor_id"].tolist() == portfolio["debtor_id"].tolist()
     for tier, excluded in zip(scored["recommended_tier"], scored["excluded_tiers"], strict=True):
         assert f"{tier}:" not in excluded
     assert scored["top_reasons"].str.len().gt(0).all()
-    assert scored["model_version"].str.startswith("sha:").all()
+    assert (scored["model_version"] == package.label).all() and scored["overrides"].isna().all()
     np.testing.assert_allclose(
         scored[[probability_column(t) for t in TIERS]].to_numpy(),
-        model.tier_matrix(portfolio).to_numpy(),
+        model.tier_probabilities(portfolio).to_numpy(),
     )
     best = scored[[f"ev_{t}" for t in TIERS]].to_numpy()
     allowed = np.array([[f"{t}:" not in e for t in TIERS] for e in scored["excluded_tiers"]])
@@ -46,23 +58,89 @@ def test_every_debtor_gets_an_allowed_tier_with_reasons(model, portfolio):
     )
 
 
-def test_matrix_rule_chinese_reasons_and_a_later_as_of(model, portfolio):
-    scored = score(
-        portfolio.head(100),
-        model,
-        as_of="2027-06-30",
-        rule="matrix",
-        language="zh",
-        model_version="7",
+def test_a_bare_model_is_scored_like_its_package(model, package, portfolio):
+    pd.testing.assert_frame_equal(
+        score(portfolio.head(50), model).drop(columns="model_version"),
+        score(portfolio.head(50), package).drop(columns="model_version"),
     )
-    assert (scored["as_of"] == "2027-06-30").all() and (scored["model_version"] == "7").all()
-    assert scored["top_reasons"].str.contains(r"[\u4e00-\u9fff]").all()
-    older = score(portfolio.head(100), model)
-    assert (scored["p_soft_reminder"] <= older["p_soft_reminder"] + 1e-12).all()
 
 
-def test_invalid_rows_are_a_clear_error(model, portfolio):
+def test_score_and_score_batch_are_the_same_pipeline(package, portfolio):
+    options = ScoringOptions(policy="matrix", language="zh", top_k=2)
+    batch = Scorer(package, options, version="7").score_batch(portfolio.head(80))
+    direct = score(
+        portfolio.head(80), package, policy="matrix", language="zh", top_k=2, version="7"
+    )
+    pd.testing.assert_frame_equal(batch.scored, direct)
+    assert batch.stats["rows_in"] == batch.stats["scored"] == 80
+    assert (direct["model_version"] == "7").all()
+    assert direct["top_reasons"].str.contains(r"[\u4e00-\u9fff]").all()
+
+
+def test_one_as_of_rule(portfolio):
+    today = pd.Timestamp.today().normalize()
+    rows = portfolio.head(3).assign(as_of=pd.Timestamp("2026-06-30"))
+    given = pd.Timestamp("2027-01-31")
+    assert (decision_dates(rows, given)["as_of"] == given).all()  # the call's date wins
+    assert (decision_dates(rows, None)["as_of"] == pd.Timestamp("2026-06-30")).all()
+    assert (decision_dates(rows.drop(columns="as_of"), None)["as_of"] == today).all()
+
+
+def test_a_later_as_of_ages_every_debt(package, portfolio):
+    rows = portfolio.head(100)
+    later = score(rows, package, as_of="2027-06-30")
+    now = score(rows.drop(columns="as_of"), package, as_of="2026-06-30")
+    assert (later["as_of"] == "2027-06-30").all() and (now["as_of"] == "2026-06-30").all()
+    assert (later["p_soft_reminder"] <= now["p_soft_reminder"] + 1e-12).all()
+
+
+def test_a_frame_without_as_of_is_scored_as_of_today(package, portfolio):
+    scored = score(portfolio.head(20).drop(columns="as_of"), package)
+    assert (scored["as_of"] == pd.Timestamp.today().normalize()).all()
+
+
+def test_overridden_costs_are_an_explicit_choice_the_output_records(package, portfolio):
+    costs = load_costs()
+    dearer = costs.model_copy(
+        update={"handling_cost": {t: v * 5 for t, v in costs.handling_cost.items()}}
+    )
+    overridden = package.with_settings(costs=dearer)
+    assert package.with_settings(costs=costs).overrides == {}
+    scored = score(portfolio.head(50), overridden)
+    assert (scored["overrides"] == f"costs {settings_digest(dearer)}").all()
+    plain = score(portfolio.head(50), package)
+    assert (scored["ev_mediation"] < plain["ev_mediation"]).all()
+    assert overridden.policy == load_policy_config()
+
+
+def test_invalid_rows_are_a_clear_error(package, portfolio):
     bad = portfolio.head(10).copy()
     bad.loc[bad.index[2], "principal"] = -5.0
-    with pytest.raises(RecoverscoreError, match=r"1 of 10 rows break the portfolio contract"):
-        score(bad, model)
+    with pytest.raises(RecoverscoreError, match=r"1 of 10 rows break the model's input contract"):
+        score(bad, package)
+
+
+def test_bad_options_are_clear_errors(package, portfolio):
+    with pytest.raises(RecoverscoreError, match="unknown policy 'best'"):
+        score(portfolio.head(5), package, policy="best")
+    with pytest.raises(RecoverscoreError, match="top_k must be a whole number"):
+        score(portfolio.head(5), package, top_k=0)
+    with pytest.raises(RecoverscoreError, match="unknown language 'fr'"):
+        score(portfolio.head(5), package, language="fr")
+    with pytest.raises(RecoverscoreError, match="expected a ModelPackage or a fitted"):
+        score(portfolio.head(5), "champion")
+
+
+def test_facts_are_worked_out_once_per_batch(package, portfolio, monkeypatch):
+    from recoverscore.data import facts as facts_module
+
+    calls = []
+    real = facts_module.DebtFacts.compute.__func__
+
+    def counting(cls, frame, years):
+        calls.append(len(frame))
+        return real(cls, frame, years)
+
+    monkeypatch.setattr(facts_module.DebtFacts, "compute", classmethod(counting))
+    Scorer(package, ScoringOptions()).score_batch(portfolio.head(40))
+    assert calls == [40]

@@ -46,9 +46,7 @@ def served(model_dir, tmp_path_factory):
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("MLFLOW_REGISTRY_URI", uri)
         mp.chdir(root)
-        version = registry.log_training(
-            model_dir, params={}, metrics={}, figures={}, tables={}, data_digest="test"
-        ).version
+        version = registry.log_training(model_dir).version
         assert registry.promote("challenger") == version  # crown the challenger
         port = free_port()
         env = {
@@ -119,6 +117,7 @@ def test_served_champion_answers_like_batch_scoring(served):
     assert status == 200, answer
     online = pd.DataFrame(answer["predictions"])
     assert online["debtor_id"].tolist() == batch["debtor_id"].tolist()
+    assert (online["model_version"] == version).all()  # the registry version, not sha:...
     for column in ["recommended_tier", "excluded_tiers", "top_reasons", "reason_codes", "why"]:
         assert online[column].fillna("").tolist() == batch[column].fillna("").tolist(), column
     numbers = [*map(probability_column, TIERS), *map(value_column, TIERS), "expected_net_value"]
@@ -135,4 +134,5 @@ def test_served_model_refuses_a_bad_row_naming_it(served):
         url, {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
     )
     assert status == 400
-    assert "row 2 due_date" in answer["message"]
+    assert "row 2: due_date: parse as date" in answer["message"]
+    assert "someday" not in answer["message"]

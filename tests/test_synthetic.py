@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from recoverscore.config import parse_config
 from recoverscore.data.costs import load_costs
+from recoverscore.data.facts import AGING_BUCKETS, is_time_barred
 from recoverscore.data.schemas import TIERS, SyntheticHistory, true_probability_column, validate
 from recoverscore.data.synthetic import (
     SyntheticConfig,
@@ -21,7 +22,6 @@ from recoverscore.data.synthetic import (
 from recoverscore.data.tables import read_table
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.evaluate import bayes_limit_auc, given_tier_truth, history_buckets
-from recoverscore.modelling.features import AGING_BUCKETS, is_time_barred
 from tests.conftest import AS_OF, SAMPLE_DIR
 
 P = {t: true_probability_column(t) for t in TIERS}

@@ -259,20 +259,23 @@ class RegisteredModel:
 
 def log_training(
     package_dir: Path,
-    result: TrainingResult,
-    params: dict[str, object],
+    result: TrainingResult | None = None,
+    params: dict[str, object] | None = None,
     uri: str | None = None,
 ) -> RegisteredModel:
     """Log one training run and register its saved package as the new ``challenger``.
 
     The run holds settings, metrics, plots, aggregate tables, the input contract and the data's
     digest (to tell which file trained it without storing the file). Tables keyed by debtor are
-    refused: nothing row-level goes to a tracking server that others may read.
+    refused: nothing row-level goes to a tracking server that others may read. Without a
+    ``result`` (a package trained elsewhere) the run holds the package and its contract only.
     """
     package_dir = Path(package_dir)
     package = ModelPackage.load(package_dir)  # a broken package fails here, before any logging
-    metrics, figures = result.metrics, result.evaluation.figures
-    tables = result.evaluation.tables
+    metrics = result.metrics if result is not None else {}
+    figures = result.evaluation.figures if result is not None else {}
+    tables = result.evaluation.tables if result is not None else {}
+    params = params or {}
     data_digest = str(package.metadata.get("data_digest", ""))
     personal = sorted(name for name, table in tables.items() if "debtor_id" in table.columns)
     if personal:

@@ -194,7 +194,7 @@ def _malformed(records: list[tuple[int, str, int, int]], columns: list[str]) -> 
         entry = dict(zip(columns, fields, strict=False))
         entry.update(
             row=number,
-            reasons=f"(record): malformed CSV record, {actual} fields where the header has "
+            failed_checks=f"(record): malformed CSV record, {actual} fields where the header has "
             f"{expected}",
             raw_record=text,
         )

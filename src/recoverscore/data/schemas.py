@@ -42,11 +42,6 @@ def tier_codes(tiers: object) -> np.ndarray:
     return codes.reshape(values.shape)
 
 
-def required_columns(model: type[pa.DataFrameModel]) -> list[str]:
-    """The model's columns a frame must have (optional ones such as ``accrued_interest`` not)."""
-    return [name for name, column in model.to_schema().columns.items() if column.required]
-
-
 def true_probability_column(tier: str) -> str:
     """Column of the synthetic world's true P(recover | row, tier)."""
     return f"p_true_{tier}"
