@@ -190,11 +190,16 @@ class History(Portfolio):
     ``as_of`` is the decision date; ``given_tier`` the tier the legacy policy chose with
     probability ``propensity``; ``recovered`` whether the debt was recovered within the horizon,
     ``amount_recovered`` how much (CNY) and ``costs`` what the collection cost (CNY).
+    ``propensity`` may be left out, since few collection files record it (it is then estimated,
+    see ``strategy.logging_policy``); when present it is checked.
     """
 
     given_tier: Series[str] = pa.Field(isin=list(TIERS), description="Tier the case was given")
     propensity: Series[float] = pa.Field(
-        gt=0, le=1, description="Probability the old policy gave that tier"
+        gt=0,
+        le=1,
+        required=False,
+        description="Probability the old policy gave that tier (optional column)",
     )
     recovered: Series[bool] = pa.Field(description="Recovered within the horizon")
     amount_recovered: Series[float] = pa.Field(ge=0, description="Amount recovered, CNY")
@@ -512,7 +517,11 @@ def validate(
         frame.index = pd.Index(np.asarray(rows, dtype=np.int64), name="row")
     if as_of is not None and "as_of" not in frame.columns:
         frame = frame.assign(as_of=pd.Timestamp(as_of))
-    missing = [c for c in model.to_schema().columns if c not in frame.columns]
+    missing = [
+        name
+        for name, column in model.to_schema().columns.items()
+        if column.required and name not in frame.columns
+    ]
     if missing:
         failures = pd.DataFrame(
             {"row": pd.NA, "column": missing, "check": "column_in_dataframe", "value": None}
