@@ -35,7 +35,7 @@ FAILURE_COLUMNS = ["row", "column", "check", "value"]
 def tier_codes(tiers: object) -> np.ndarray:
     """Position of each tier name in ``TIERS``; an unknown name is a ``ValueError``."""
     values = np.asarray(tiers, dtype=object)
-    codes = pd.Categorical(values.ravel(), categories=list(TIERS)).codes.astype(np.intp)
+    codes = pd.Index(TIERS).get_indexer(values.ravel()).astype(np.intp)
     unknown = codes < 0
     if unknown.any():
         names = sorted({str(v) for v in values.ravel()[unknown]})
