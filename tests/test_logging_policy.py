@@ -369,3 +369,15 @@ def test_overlap_figure_is_labelled_for_people():
     assert zh.get_yticklabels()[0].get_text() == "0-30天·x"
     with pytest.raises(RecoverscoreError, match="unknown language"):
         lp.overlap_figure(overlap, "fr")
+
+
+def test_a_missing_segment_value_is_a_segment_of_its_own():
+    segments, given, p = _segments_by_hand()
+    segments["debtor_type"] = ["individual"] * 6 + [None] * 16
+    overlap = lp.overlap_table(segments, given, p, min_count=1)
+    assert overlap.table.groupby(["aging_bucket", "debtor_type"], dropna=False).ngroups == 3
+    assert "never given to 0-30 day missing debts" in overlap.message
+    ax = lp.overlap_figure(overlap, "en").axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["0-30 day individual", "0-30 day missing", "1-3 year missing"]
+    assert sorted(int(t.get_text()) for t in ax.texts if t.get_text() != "0") == [1, 5, 6, 10]

@@ -421,8 +421,10 @@ def test_describe_prints_numbers_with_their_interval():
     lines = describe(result)
     assert len(lines) == len(result) == 8
     assert lines[0].startswith("logged policy, net recovery: 8,500 CNY per 1,000 debtors (95%")
-    assert lines[3] == next(s for s in lines if s.startswith("DM, net recovery: 8,750 CNY"))
-    assert "effective sample 3 of 4" in lines[1]
+    assert lines[1].startswith("IPS, net recovery: 16,250 CNY per 1,000 debtors (95% interval")
+    assert lines[1].endswith("; effective sample 3 of 4")
+    assert lines[3].startswith("DM, net recovery: 8,750 CNY per 1,000 debtors (95% interval")
+    assert "effective sample" not in lines[0] + lines[3]  # no weights behind these
     assert lines[5].startswith("logged policy, recovery rate: 75.0% (95% interval")
 
 
@@ -448,6 +450,7 @@ def _hand(**changes) -> dict:
         ({"reward": np.ones(3)}, r"reward has 3 values for 4 debts"),
         ({"reward": np.ones((4, 1))}, r"one value per debt \(1-d\)"),
         ({"reward": np.array([1.0, np.nan, 0, 0])}, r"reward has 1 missing or infinite"),
+        ({"reward": ["a", "b", "c", "d"]}, r"reward must be numbers, one per debt"),
         (
             {
                 "reward": np.ones(1),

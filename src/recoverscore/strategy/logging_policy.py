@@ -536,19 +536,16 @@ def overlap_figure(overlap: Overlap, language: str = "en") -> Figure:
     words = _FIGURE_WORDS[language]
     columns = list(overlap.segment_columns)
     table = overlap.table
-    segments = table[columns].drop_duplicates().reset_index(drop=True)
-    order = {t: j for j, t in enumerate(TIERS)}
+    # segments in order of appearance, a missing key value being a segment of its own
+    row = table.groupby(columns, observed=True, dropna=False, sort=False).ngroup().to_numpy()
+    segments = table[columns].drop_duplicates()
+    column = tier_codes(table["tier"])
     share = np.zeros((len(segments), len(TIERS)))
     count = np.zeros((len(segments), len(TIERS)), dtype=int)
     supported = np.ones((len(segments), len(TIERS)), dtype=bool)
-    row_of = {tuple(v): i for i, v in enumerate(segments.itertuples(index=False))}
-    keys = table[columns].itertuples(index=False)
-    cells = zip(
-        keys, table["tier"], table["share"], table["count"], table["supported"], strict=True
-    )
-    for key, tier, *values in cells:
-        i, j = row_of[tuple(key)], order[tier]
-        share[i, j], count[i, j], supported[i, j] = values
+    share[row, column] = table["share"]
+    count[row, column] = table["count"]
+    supported[row, column] = table["supported"]
     texts = load_reasons()
     labels = [
         getattr(texts.features[c], language).label if c in texts.features else c for c in columns

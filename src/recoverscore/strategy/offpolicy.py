@@ -88,7 +88,7 @@ RESULT_COLUMNS = (
 OK = "ok"
 INSUFFICIENT = "insufficient_overlap"
 
-_BATCH_CELLS = 1 << 22  # resampled rows held in memory at once (counts and indices, ~64 MB)
+_BATCH_CELLS = 1 << 22  # resampled rows held at once (indices and counts: about 100 MB)
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,10 @@ RECOVERY_RATE = Reward("recovery_rate", "rate")
 
 
 def _vector(values: object, name: str, n: int | None = None) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise RecoverscoreError(f"{name} must be numbers, one per debt") from None
     if array.ndim != 1:
         raise RecoverscoreError(f"{name} must be one value per debt (1-d), got shape {array.shape}")
     if n is not None and len(array) != n:
@@ -458,6 +461,7 @@ def describe(result: pd.DataFrame) -> list[str]:
                 f"{row.estimate:.1%} "
                 f"({row.confidence:.0%} interval {row.ci_low:.1%} to {row.ci_high:.1%})"
             )
-        ess = "" if np.isnan(row.ess) else f"; effective sample {row.ess:,.0f} of {row.n:,}"
+        weighted = row.estimator in WEIGHTED
+        ess = f"; effective sample {row.ess:,.0f} of {row.n:,}" if weighted else ""
         lines.append(head + number + ess)
     return lines
