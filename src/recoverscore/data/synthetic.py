@@ -587,7 +587,7 @@ def legacy_tier(days: np.ndarray, policy: LegacyPolicy) -> np.ndarray:
     return tiers[np.searchsorted(bounds, days, side="left")]
 
 
-def deviation_applies(portfolio: pd.DataFrame, when: When) -> np.ndarray:
+def _deviation_applies(portfolio: pd.DataFrame, when: When) -> np.ndarray:
     """Where a deviation's observed facts hold (its ``tiers`` condition aside)."""
     days = days_past_due(portfolio["due_date"], portfolio["as_of"])
     principal = portfolio["principal"].to_numpy(dtype=float)
@@ -636,7 +636,7 @@ def legacy_probabilities(portfolio: pd.DataFrame, policy: LegacyPolicy) -> pd.Da
     mass[np.arange(n), tier_codes(legacy_tier(days, policy))] = 1.0
     for rule in policy.deviations:
         eligible, target = _moves(rule)
-        moved = mass * (rule.probability * deviation_applies(portfolio, rule.when))[:, None]
+        moved = mass * (rule.probability * _deviation_applies(portfolio, rule.when))[:, None]
         moved[:, ~eligible] = 0.0
         mass -= moved
         for code in np.flatnonzero(eligible):
@@ -661,7 +661,7 @@ def _legacy_decision(
         for k, rule in enumerate(policy.deviations):
             eligible, target = _moves(rule)
             move = (
-                deviation_applies(portfolio, rule.when)
+                _deviation_applies(portfolio, rule.when)
                 & eligible[codes]
                 & (draws[:, k] < rule.probability)
             )
