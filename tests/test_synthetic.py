@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,10 +13,17 @@ from hypothesis import strategies as st
 from recoverscore.config import parse_config
 from recoverscore.data.costs import load_costs
 from recoverscore.data.facts import AGING_BUCKETS, is_time_barred
-from recoverscore.data.schemas import TIERS, SyntheticHistory, true_probability_column, validate
+from recoverscore.data.schemas import (
+    TIERS,
+    History,
+    SyntheticHistory,
+    true_probability_column,
+    validate,
+)
 from recoverscore.data.synthetic import (
     SyntheticConfig,
     generate_frame,
+    legacy_probabilities,
     legacy_tier,
     true_probabilities,
     voluntary_probability,
@@ -82,6 +91,156 @@ def test_propensity_is_the_legacy_policy_probability(world, world_config):
     )
     np.testing.assert_allclose(world["propensity"], expected)
     assert on_stair.mean() == pytest.approx(1 - 0.75 * policy.exploration, abs=0.01)
+
+
+# Two deviations from the staircase, as collectors make them: large enterprise debts are
+# escalated a tier early, and lost-contact debts skip mediation.
+BIG = 500_000
+DEVIATIONS = [
+    {
+        "name": "large_enterprise_escalated_early",
+        "when": {"debtor_type": ["enterprise"], "principal_at_least": BIG},
+        "shift": 1,
+        "probability": 0.6,
+    },
+    {
+        "name": "lost_contact_skips_mediation",
+        "when": {"contact_status": ["lost"], "tiers": ["mediation"]},
+        "to": "payment_order",
+        "probability": 0.8,
+    },
+]
+
+
+def _legacy(world_config, **changes) -> SyntheticConfig:
+    data = world_config.model_dump()
+    data["legacy_policy"].update(changes)
+    return parse_config(data, SyntheticConfig)
+
+
+def _stair_codes(frame: pd.DataFrame) -> np.ndarray:
+    """The staircase tier code, written out from the aging rules (not from ``legacy_tier``)."""
+    days = (frame["as_of"] - frame["due_date"]).dt.days.to_numpy()
+    return np.select([days <= 30, days <= 90, days <= 180], [0, 1, 2], default=3)
+
+
+def _rule_facts(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    big = ((frame["debtor_type"] == "enterprise") & (frame["principal"] >= BIG)).to_numpy()
+    return big, (frame["contact_status"] == "lost").to_numpy()
+
+
+def test_no_exploration_gives_the_staircase_with_propensity_one(world_config):
+    config = _legacy(world_config, exploration=0.0)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        frame = generate_frame(5_000, seed=4, as_of=AS_OF, config=config)
+    codes = pd.Categorical(frame["given_tier"], categories=TIERS).codes
+    np.testing.assert_array_equal(codes, _stair_codes(frame))
+    assert (frame["propensity"] == 1.0).all()
+    assert validate(frame, SyntheticHistory).is_valid
+
+
+def test_no_exploration_is_exactly_the_staircase_plus_deviations(world_config):
+    certain = [{**rule, "probability": 1.0} for rule in DEVIATIONS]
+    config = _legacy(world_config, exploration=0.0, deviations=certain)
+    frame = generate_frame(40_000, seed=5, as_of=AS_OF, config=config)
+    big, lost = _rule_facts(frame)
+    expected = _stair_codes(frame)
+    expected = np.where(big, np.minimum(expected + 1, 3), expected)  # rule 1: one tier up
+    expected = np.where(lost & (expected == 1), 2, expected)  # rule 2, on rule 1's result
+    given = pd.Categorical(frame["given_tier"], categories=TIERS).codes
+    np.testing.assert_array_equal(given, expected)
+    assert (frame["propensity"] == 1.0).all()
+    assert big.mean() > 0.01 and (lost & (expected == 2) & (_stair_codes(frame) == 1)).any()
+
+
+def test_deviations_happen_only_where_their_rule_says(world_config):
+    config = _legacy(world_config, exploration=0.0, deviations=DEVIATIONS)
+    frame = generate_frame(60_000, seed=6, as_of=AS_OF, config=config)
+    big, lost = _rule_facts(frame)
+    stair = _stair_codes(frame)
+    given = pd.Categorical(frame["given_tier"], categories=TIERS).codes
+    moved = given != stair
+    mediation_lost = lost & (stair == 1)
+    assert not moved[~big & ~mediation_lost].any()
+    # rule 1 alone: one tier up with probability 0.6 (litigation has nowhere to go)
+    only_big = big & ~lost & (stair < 3)
+    assert set(given[only_big] - stair[only_big]) == {0, 1}
+    share, n = moved[only_big].mean(), only_big.sum()
+    assert abs(share - 0.6) < 4 * np.sqrt(0.24 / n)
+    # rule 2 alone: mediation to payment order with probability 0.8
+    only_lost = mediation_lost & ~big
+    assert set(given[only_lost]) == {1, 2}
+    share, n = moved[only_lost].mean(), only_lost.sum()
+    assert abs(share - 0.8) < 4 * np.sqrt(0.16 / n)
+
+
+def test_legacy_probabilities_by_hand(world_config):
+    """A large lost enterprise debt 60 days past due, 10% exploration:
+    staircase mediation; rule 1 moves 0.6 to payment order; rule 2 moves 0.8 of the remaining
+    0.4 of mediation to payment order: payment order 0.92, mediation 0.08. Exploration:
+    0.9 * p + 0.1 / 4, so (soft, mediation, payment order, litigation) =
+    (0.025, 0.097, 0.853, 0.025). An individual's (reachable) 60-day debt: (0.025, 0.925, ...)."""
+    config = _legacy(world_config, exploration=0.1, deviations=DEVIATIONS)
+    row = generate_frame(1, seed=1, as_of=AS_OF).iloc[[0, 0]].reset_index(drop=True)
+    row["due_date"] = row["as_of"] - pd.Timedelta(days=60)
+    row.loc[0, ["debtor_type", "principal", "contact_status"]] = ["enterprise", 2e6, "lost"]
+    row.loc[1, ["debtor_type", "principal", "contact_status"]] = ["individual", 2e4, "reachable"]
+    got = legacy_probabilities(row, config.legacy_policy)
+    np.testing.assert_allclose(got.iloc[0], [0.025, 0.097, 0.853, 0.025])
+    np.testing.assert_allclose(got.iloc[1], [0.025, 0.925, 0.025, 0.025])
+    assert list(got.columns) == list(TIERS)
+
+
+def test_recorded_propensity_is_the_frequency_within_design_cells(world_config):
+    config = _legacy(world_config, exploration=0.1, deviations=DEVIATIONS)
+    frame = generate_frame(200_000, seed=7, as_of=AS_OF, config=config)
+    big, lost = _rule_facts(frame)
+    cell = pd.Series(_stair_codes(frame) * 4 + big * 2 + lost, index=frame.index)
+    design = legacy_probabilities(frame, config.legacy_policy)
+    given = pd.Categorical(frame["given_tier"], categories=TIERS)
+    np.testing.assert_array_equal(
+        frame["propensity"], design.to_numpy()[np.arange(len(frame)), given.codes]
+    )
+    frequency = pd.crosstab(cell, given, normalize="index", dropna=False)
+    size = cell.value_counts()
+    checked = 0
+    for c, n in size[size >= 500].items():
+        p = design[cell == c]
+        assert np.ptp(p.to_numpy(), axis=0).max() < 1e-12  # one propensity vector a cell
+        p = p.iloc[0].to_numpy()
+        se = np.sqrt(p * (1 - p) / n)
+        assert (np.abs(frequency.loc[c].to_numpy() - p) < 4.5 * se).all(), (c, p)
+        checked += 1
+    assert checked >= 10
+
+
+def test_hidden_propensity_leaves_no_column(world_config):
+    shown = generate_frame(2_000, seed=8, as_of=AS_OF, config=_legacy(world_config))
+    hidden_config = _legacy(world_config, record_propensity=False)
+    hidden = generate_frame(2_000, seed=8, as_of=AS_OF, config=hidden_config)
+    assert "propensity" not in hidden.columns
+    pd.testing.assert_frame_equal(hidden, shown.drop(columns="propensity"))
+    assert validate(hidden, History).is_valid and validate(hidden, SyntheticHistory).is_valid
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"shift": 0}, r"deviations\.0: .*shift: 0"),
+        ({"to": "litigation"}, r"deviations\.0: .*exactly one of to"),
+        ({"shift": None}, r"deviations\.0: .*exactly one of to"),
+        ({"probability": 0.0}, r"deviations\.0\.probability"),
+        ({"when": {"debtor_type": ["trust"]}}, r"deviations\.0\.when\.debtor_type\.0.*trust"),
+        ({"when": {"mood": "bad"}}, r"deviations\.0\.when\.mood"),
+        ({"when": {"tiers": ["prayer"]}}, r"deviations\.0\.when\.tiers\.0.*prayer"),
+        ({"name": "lost_contact_skips_mediation"}, r"names must be unique"),
+    ],
+)
+def test_deviation_errors_name_the_key(world_config, change, message):
+    rules = [{**DEVIATIONS[0], **change}, DEVIATIONS[1]]
+    with pytest.raises(RecoverscoreError, match=message):
+        _legacy(world_config, deviations=rules)
 
 
 def test_staircase_follows_the_aging_rules(world_config):

@@ -223,11 +223,16 @@ class History(Portfolio):
     ``as_of`` is the decision date; ``given_tier`` the tier the legacy policy chose with
     probability ``propensity``; ``recovered`` whether the debt was recovered within the horizon,
     ``amount_recovered`` how much (CNY) and ``costs`` what the collection cost (CNY).
+    ``propensity`` may be left out, since few collection files record it (it is then estimated,
+    see ``strategy.logging_policy``); when present it is checked.
     """
 
     given_tier: Series[str] = pa.Field(isin=list(TIERS), description="Tier the case was given")
     propensity: Series[float] = pa.Field(
-        gt=0, le=1, description="Probability the old policy gave that tier"
+        gt=0,
+        le=1,
+        required=False,
+        description="Probability the old policy gave that tier (optional column)",
     )
     recovered: Series[bool] = pa.Field(description="Recovered within the horizon")
     amount_recovered: Series[float] = pa.Field(ge=0, description="Amount recovered, CNY")

@@ -24,10 +24,14 @@ The generating story, one debt at a time (all parameters in ``configs/synthetic.
    debt, so its probability falls back to ``P0``. The truth conditions on the observable row
    only: latent traits reach the outcome through what they make visible. So the recorded
    probability is the best any model of the row can do, and its AUC is a true Bayes limit.
-7. **What happened.** A legacy policy (the aging staircase, with a share of uniform exploration)
-   gives each debt a tier with a known propensity. The outcome is drawn from that tier's true
-   probability; a recovery returns a Beta-distributed share of the principal; costs follow the
-   court-fee schedule and commission rules in ``configs/costs.yaml``.
+7. **What happened.** A legacy policy gives each debt a tier with a known propensity: the aging
+   staircase, then the configured *deviations* in order (collectors departing from it on
+   observed facts, e.g. escalating large enterprise debts early), then a share of uniform
+   exploration. ``legacy_probabilities`` is that policy exactly, so the recorded propensity is
+   exact under the whole design; ``record_propensity: false`` leaves it out of the history, as
+   in most real collection files. The outcome is drawn from that tier's true probability; a
+   recovery returns a Beta-distributed share of the principal; costs follow the court-fee
+   schedule and commission rules in ``configs/costs.yaml``.
 
 Generation runs in fixed-size chunks, each with its own random stream derived from the seed, so
 a seed fixes the data whatever the total size, and memory stays flat for any number of rows.
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -208,9 +213,59 @@ class Step(StrictModel):
     tier: Tier
 
 
+class When(StrictModel):
+    """Observed facts a deviation looks at; it applies where every fact given holds.
+
+    ``tiers`` is the tier the debt holds when the rule is reached (the staircase's, or an
+    earlier rule's); ``*_at_least`` and ``days_at_most`` are inclusive, ``principal_below``
+    exclusive.
+    """
+
+    tiers: list[Tier] | None = Field(default=None, min_length=1)
+    debtor_type: list[Literal["individual", "enterprise"]] | None = Field(
+        default=None, min_length=1
+    )
+    contact_status: list[Literal["reachable", "intermittent", "lost"]] | None = Field(
+        default=None, min_length=1
+    )
+    principal_at_least: float | None = Field(default=None, ge=0)
+    principal_below: float | None = Field(default=None, gt=0)
+    days_at_least: int | None = Field(default=None, ge=0)
+    days_at_most: int | None = Field(default=None, ge=0)
+    disputes_debt: bool | None = None
+    has_attachable_asset: bool | None = None
+
+
+class Deviation(StrictModel):
+    """Collectors departing from the staircase where observed facts say so.
+
+    Where ``when`` holds, with ``probability`` the debt moves ``to`` a tier, or ``shift`` steps
+    along ``TIERS`` (+1 escalates one tier; the ladder's ends hold).
+    """
+
+    name: str = Field(min_length=1)
+    when: When = When()
+    to: Tier | None = None
+    shift: int | None = None
+    probability: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_move(self) -> Deviation:
+        if (self.to is None) == (self.shift is None):
+            raise ValueError("give exactly one of to (a tier) or shift (steps along TIERS)")
+        if self.shift == 0:
+            raise ValueError("shift: 0 moves nothing; use +1 to escalate, -1 to de-escalate")
+        return self
+
+
 class LegacyPolicy(StrictModel):
+    """The policy that logged the history: staircase, then deviations in order, then
+    exploration; ``record_propensity: false`` leaves the propensity out of the history."""
+
     exploration: float = Field(ge=0, le=1)
     staircase: list[Step] = Field(min_length=1)
+    deviations: list[Deviation] = Field(default_factory=list)
+    record_propensity: bool = True
 
     @model_validator(mode="after")
     def _open_last_step(self) -> LegacyPolicy:
@@ -219,6 +274,10 @@ class LegacyPolicy(StrictModel):
             raise ValueError("staircase: only the last step has max_days null, and it must")
         if bounds[:-1] != sorted(set(bounds[:-1])):
             raise ValueError("staircase: max_days must increase")
+        names = [d.name for d in self.deviations]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"deviations: names must be unique; repeated {repeated}")
         return self
 
 
@@ -523,10 +582,95 @@ def _portfolio(
 
 
 def legacy_tier(days: np.ndarray, policy: LegacyPolicy) -> np.ndarray:
-    """The tier the aging staircase gives a debt of this age, before any exploration."""
+    """The tier the aging staircase gives a debt of this age, before deviations and exploration."""
     bounds = np.array([s.max_days for s in policy.staircase[:-1]])
     tiers = np.array([s.tier for s in policy.staircase], dtype=object)
     return tiers[np.searchsorted(bounds, days, side="left")]
+
+
+def _deviation_applies(portfolio: pd.DataFrame, when: When) -> np.ndarray:
+    """Where a deviation's observed facts hold (its ``tiers`` condition aside)."""
+    days = days_past_due(portfolio["due_date"], portfolio["as_of"])
+    principal = portfolio["principal"].to_numpy(dtype=float)
+    assets = portfolio[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
+    facts = {
+        "debtor_type": lambda v: portfolio["debtor_type"].isin(v).to_numpy(),
+        "contact_status": lambda v: portfolio["contact_status"].isin(v).to_numpy(),
+        "principal_at_least": lambda v: principal >= v,
+        "principal_below": lambda v: principal < v,
+        "days_at_least": lambda v: days >= v,
+        "days_at_most": lambda v: days <= v,
+        "disputes_debt": lambda v: portfolio["disputes_debt"].to_numpy(dtype=bool) == v,
+        "has_attachable_asset": lambda v: assets.to_numpy(dtype=bool) == v,
+    }
+    holds = np.ones(len(portfolio), dtype=bool)
+    for key, value in when:
+        if key != "tiers" and value is not None:
+            holds &= facts[key](value)
+    return holds
+
+
+def _moves(rule: Deviation) -> tuple[np.ndarray, np.ndarray]:
+    """For each tier code: whether the rule looks at it, and where it sends it."""
+    codes = np.arange(len(TIERS))
+    eligible = np.ones(len(TIERS), dtype=bool)
+    if rule.when.tiers is not None:
+        eligible = np.isin(codes, tier_codes(rule.when.tiers))
+    if rule.to is not None:
+        target = np.full(len(TIERS), tier_codes([rule.to])[0])
+    else:
+        target = np.clip(codes + rule.shift, 0, len(TIERS) - 1)
+    return eligible, target
+
+
+def legacy_probabilities(portfolio: pd.DataFrame, policy: LegacyPolicy) -> pd.DataFrame:
+    """P(legacy policy gives tier | row) for every tier: the exact logging policy.
+
+    The staircase tier carries all the mass; each deviation in turn moves ``probability`` of the
+    mass held by its eligible tiers, where its facts hold, to its target; exploration then mixes
+    in ``exploration / len(TIERS)`` of every tier. This follows the draws of ``_history`` step by
+    step, so the propensity recorded there is exact under the whole design.
+    """
+    days = days_past_due(portfolio["due_date"], portfolio["as_of"])
+    n = len(portfolio)
+    mass = np.zeros((n, len(TIERS)))
+    mass[np.arange(n), tier_codes(legacy_tier(days, policy))] = 1.0
+    for rule in policy.deviations:
+        eligible, target = _moves(rule)
+        moved = mass * (rule.probability * _deviation_applies(portfolio, rule.when))[:, None]
+        moved[:, ~eligible] = 0.0
+        mass -= moved
+        for code in np.flatnonzero(eligible):
+            mass[:, target[code]] += moved[:, code]
+    mixed = (1 - policy.exploration) * mass + policy.exploration / len(TIERS)
+    return pd.DataFrame(mixed, index=portfolio.index, columns=list(TIERS))
+
+
+def _legacy_decision(
+    rng: np.random.Generator, portfolio: pd.DataFrame, policy: LegacyPolicy
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the legacy tier of each debt and its exact propensity (tier names, floats).
+
+    Deviation draws come only when deviations are configured, so a world without them draws
+    exactly the numbers it always did.
+    """
+    n = len(portfolio)
+    days = days_past_due(portfolio["due_date"], portfolio["as_of"])
+    codes = tier_codes(legacy_tier(days, policy))
+    if policy.deviations:
+        draws = rng.random((n, len(policy.deviations)))
+        for k, rule in enumerate(policy.deviations):
+            eligible, target = _moves(rule)
+            move = (
+                _deviation_applies(portfolio, rule.when)
+                & eligible[codes]
+                & (draws[:, k] < rule.probability)
+            )
+            codes = np.where(move, target[codes], codes)
+    explore = rng.random(n) < policy.exploration
+    codes = np.where(explore, rng.integers(0, len(TIERS), n), codes)
+    propensity = legacy_probabilities(portfolio, policy).to_numpy()[np.arange(n), codes]
+    return np.asarray(TIERS, dtype=object)[codes], propensity
 
 
 def _history(
@@ -534,13 +678,8 @@ def _history(
 ) -> pd.DataFrame:
     """Add the legacy decision, the truth, and what happened under the given tier."""
     n = len(portfolio)
-    policy = config.legacy_policy
     days = days_past_due(portfolio["due_date"], portfolio["as_of"])
-    staircase = legacy_tier(days, policy)
-    explore = rng.random(n) < policy.exploration
-    tiers = np.asarray(TIERS, dtype=object)
-    given = np.where(explore, tiers[rng.integers(0, len(TIERS), n)], staircase)
-    propensity = (1 - policy.exploration) * (given == staircase) + policy.exploration / len(TIERS)
+    given, propensity = _legacy_decision(rng, portfolio, config.legacy_policy)
 
     truth = true_probabilities(portfolio, config)
     p_given = truth.to_numpy()[np.arange(n), tier_codes(given)]
@@ -570,6 +709,8 @@ def _history(
         },
         index=portfolio.index,
     )
+    if not config.legacy_policy.record_propensity:
+        labels = labels.drop(columns="propensity")
     return pd.concat([portfolio, labels, truth], axis=1)
 
 
@@ -605,4 +746,4 @@ def generate_frame(
 ) -> pd.DataFrame:
     """The whole synthetic history as one validated-typed DataFrame (for notebooks and tests)."""
     frame = pd.concat(list(generate(rows, seed, as_of, config, costs)), ignore_index=True)
-    return frame[list(SyntheticHistory.to_schema().columns)]
+    return frame[[c for c in SyntheticHistory.to_schema().columns if c in frame.columns]]
