@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from recoverscore.config import parse_config
 from recoverscore.data.costs import load_costs
+from recoverscore.data.facts import DebtFacts
 from recoverscore.data.schemas import TIERS, probability_column, tier_codes
 from recoverscore.data.synthetic import SyntheticConfig, generate_frame, legacy_probabilities
 from recoverscore.errors import RecoverscoreError
@@ -194,7 +195,9 @@ def test_doubly_robust_with_estimated_propensities_finds_the_truth(world_config)
             "recovery_share": {t: world_config.recovery_share[t].mean for t in TIERS},
         }
     )
-    value = economics(Cases.build(history, truth, 3), settings_, load_costs()).value
+    value = economics(
+        Cases.build(DebtFacts.compute(history, 3), truth), settings_, load_costs()
+    ).value
     target = value.argmax(axis=1)
     result = evaluate_policy(
         history["amount_recovered"] - history["costs"],

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from recoverscore.data.costs import load_costs
+from recoverscore.data.facts import DebtFacts
 from recoverscore.data.schemas import TIERS, probability_column, tier_codes
 from recoverscore.data.synthetic import generate_frame, legacy_probabilities
 from recoverscore.errors import RecoverscoreError
@@ -535,8 +536,12 @@ def test_doubly_robust_finds_the_true_value_in_the_synthetic_world(world_config)
     truth = history[[f"p_true_{t}" for t in TIERS]].set_axis(
         [probability_column(t) for t in TIERS], axis=1
     )
-    true_value = economics(Cases.build(history, truth, 3), settings_, costs).value
-    wrong = economics(Cases.build(history, truth * 0.8, 3), settings_, costs).value
+    true_value = economics(
+        Cases.build(DebtFacts.compute(history, 3), truth), settings_, costs
+    ).value
+    wrong = economics(
+        Cases.build(DebtFacts.compute(history, 3), truth * 0.8), settings_, costs
+    ).value
     target = true_value.argmax(axis=1)
     net = (history["amount_recovered"] - history["costs"]).to_numpy()
     result = evaluate_policy(

@@ -84,15 +84,10 @@ from scipy.special import log_softmax, softmax
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from recoverscore.data.facts import AGING_BUCKETS, aging_bucket, days_past_due, is_time_barred
 from recoverscore.data.schemas import DEBTOR_TYPES, TIERS, tier_codes
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.explain import _fonts, check_language, load_reasons
-from recoverscore.modelling.features import (
-    AGING_BUCKETS,
-    aging_bucket,
-    days_past_due,
-    is_time_barred,
-)
 
 FORMAT = "recoverscore.logging_policy"
 FORMAT_VERSION = 1
