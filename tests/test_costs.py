@@ -1,4 +1,4 @@
-"""Court fees and commission against DOMAIN.md, computed independently of the config and code.
+"""Court fees and commission against docs/domain.md §5, computed apart from the config and code.
 
 Every expected number is either written out by hand (with its arithmetic in a comment) or found
 by walking the statute's table below part by part; none comes from ``configs/costs.yaml``.
@@ -17,7 +17,7 @@ from recoverscore.errors import RecoverscoreError
 
 INF = float("inf")
 
-# (lower, upper, rate) of each part above the flat first bracket, as DOMAIN.md states them.
+# (lower, upper, rate) of each part above the flat first bracket, as docs/domain.md §5 states them.
 ART13 = [  # case-acceptance fee, on the claim; 50 flat up to 10,000
     (10_000, 100_000, 0.025),
     (100_000, 200_000, 0.02),
@@ -129,7 +129,7 @@ def test_enforcement_fee_at_the_statute_edges(costs):
         5_000: 50,
         10_000: 50,
         500_000: 7_400,
-        1_000_000: 7_400 + 5_000,  # DOMAIN.md's check: 12,400
+        1_000_000: 7_400 + 5_000,  # docs/domain.md §5.2 check: 12,400
         5_000_000: 52_400,
         10_000_000: 77_400,
         20_000_000: 77_400 + 10_000,  # 0.1% above 10M: 87,400

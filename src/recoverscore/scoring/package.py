@@ -41,10 +41,11 @@ MODEL_FILE, PACKAGE_FILE, HASH_FILE = "model.txt", "package.json", "package.sha2
 REFERENCE_ROWS = 50_000  # training rows profiled for drift checks (deciles need no more)
 
 
-def _digest(text: str | None, document: bytes) -> str:
+def _digest(text: str | bytes | None, document: bytes) -> str:
     """SHA-256 over the model text and the package JSON, each named and length-prefixed."""
     sha = hashlib.sha256()
-    for name, data in ((MODEL_FILE, (text or "").encode()), (PACKAGE_FILE, document)):
+    model = text.encode() if isinstance(text, str) else text or b""
+    for name, data in ((MODEL_FILE, model), (PACKAGE_FILE, document)):
         sha.update(f"{name}:{len(data)}:".encode())
         sha.update(data)
     return sha.hexdigest()
@@ -185,23 +186,24 @@ class ModelPackage:
             recorded = (directory / HASH_FILE).read_bytes()
             document = (directory / PACKAGE_FILE).read_bytes()
             model_path = directory / MODEL_FILE
-            text = model_path.read_bytes().decode() if model_path.is_file() else None
+            model_bytes = model_path.read_bytes() if model_path.is_file() else None
         except FileNotFoundError as error:
             raise RecoverscoreError(
                 f"{directory} is not a recoverscore model package: "
                 f"{Path(error.filename).name} is missing"
             ) from None
-        except (OSError, UnicodeDecodeError) as error:
+        except OSError as error:
             raise RecoverscoreError(f"cannot read the model package {directory}: {error}") from None
-        if recorded != (_digest(text, document) + "\n").encode():
+        if recorded != (_digest(model_bytes, document) + "\n").encode():
             raise RecoverscoreError(
                 f"{directory} was changed after it was saved (its files do not match "
                 f"{HASH_FILE}): refusing to score with it; re-save or re-register the model"
             )
         try:
             spec = json.loads(document)
-        except ValueError:
-            raise RecoverscoreError(f"{directory}/{PACKAGE_FILE} is not valid JSON") from None
+            text = None if model_bytes is None else model_bytes.decode()
+        except ValueError:  # JSON or UTF-8 that was written this way and re-signed
+            raise RecoverscoreError(f"{directory} holds files recoverscore cannot read") from None
         if spec.get("format_version") != FORMAT_VERSION:
             raise RecoverscoreError(
                 f"{directory}: package format {spec.get('format_version')!r} is not "
@@ -220,7 +222,7 @@ class ModelPackage:
             reference=spec["reference"],
             metadata=spec["metadata"],
         )
-        object.__setattr__(package, "_digest", _digest(text, document))
+        object.__setattr__(package, "_digest", _digest(model_bytes, document))
         return package
 
 
