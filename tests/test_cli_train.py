@@ -74,3 +74,33 @@ def test_models_and_promote_on_an_empty_registry(tmp_path, monkeypatch):
     result = runner.invoke(app, ["promote", "3"])
     assert result.exit_code == EXIT_ERROR
     assert "model recoverscore has no version 3" in result.output
+
+
+def test_an_own_file_trains_with_cv_and_its_contract_validates_new_cases(tmp_path):
+    examples = SAMPLE_DIR.parent / "examples"
+    config = tmp_path / "cases.yaml"
+    config.write_text(
+        "data: {id_column: case_no, target: paid, tier_column: action}\n"
+        "features: {standard: [log_principal], extra_numeric: [days_overdue, bureau_score],"
+        " extra_categorical: [product]}\n"
+    )
+    out = tmp_path / "model"
+    data = str(examples / "cases.csv")
+    trained = runner.invoke(
+        app, ["train", "--data", data, "--config", str(config), "--out", str(out), "--cv", "3",
+              "--no-register"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "cross-validation, same folds" in trained.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"cv_model_auc_mean", "cv_scorecard_auc_sd"} <= set(metrics)
+    assert "TIME_BARRED" in trained.output  # the guardrails this file cannot feed are named
+    schema = runner.invoke(app, ["schema", "--model", str(out)])
+    assert "| `case_no` | str | yes |" in schema.output and "debtor_id" not in schema.output
+    new = tmp_path / "new.csv"
+    lines = (examples / "new_cases.csv").read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 2)[0] + ",lots,1"  # bureau_score "lots": not a number
+    new.write_text("\n".join(lines) + "\n")
+    checked = runner.invoke(app, ["validate", str(new), "--model", str(out)])
+    assert checked.exit_code == 1, checked.output
+    assert "bureau_score" in checked.output and "1 of 300 rows fail" in checked.output

@@ -27,7 +27,7 @@ from typing import Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -42,7 +42,7 @@ from recoverscore.modelling.calibration import (
     choose_calibration,
     fit_calibration,
 )
-from recoverscore.modelling.features import DebtorFeatures
+from recoverscore.modelling.features import STANDARD_FEATURES, DebtorFeatures
 from recoverscore.modelling.scorecard import ScorecardModel
 
 TIER_FEATURE = "tier"
@@ -61,15 +61,31 @@ class DataConfig(StrictModel):
 
 
 class FeatureConfig(StrictModel):
+    """Which features the model reads: the standard ones (all but ``disabled``, or exactly
+    ``standard`` when given) and the user's own columns."""
+
     limitation_years: int = Field(default=3, gt=0)
+    standard: list[str] | None = None
     disabled: list[str] = Field(default_factory=list)
     extra_numeric: list[str] = Field(default_factory=list)
     extra_categorical: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _one_way(self) -> FeatureConfig:
+        if self.standard is not None and self.disabled:
+            raise ValueError("give standard (the features to use) or disabled, not both")
+        unknown = sorted(set(self.standard or ()) - set(STANDARD_FEATURES))
+        if unknown:
+            raise ValueError(f"standard: unknown feature(s) {unknown}")
+        return self
+
     def transformer(self) -> DebtorFeatures:
+        disabled = self.disabled
+        if self.standard is not None:
+            disabled = [name for name in STANDARD_FEATURES if name not in self.standard]
         return DebtorFeatures(
             limitation_years=self.limitation_years,
-            disabled=tuple(self.disabled),
+            disabled=tuple(disabled),
             extra_numeric=tuple(self.extra_numeric),
             extra_categorical=tuple(self.extra_categorical),
         )
