@@ -95,7 +95,7 @@ def test_no_guardrail_is_ever_violated(seed, rule, noise, cap):
 
 def test_exclusions_name_their_reasons(world):
     rows = world.head(3_000)
-    decision = decide(_cases(rows), POLICY, COSTS)
+    decision = decide(_cases(rows), POLICY, COSTS, "value")
     lost = (rows["contact_status"] == "lost").to_numpy()
     assert all("litigation:LOST_CONTACT" in e for e in decision["excluded_tiers"][lost])
     disputed = rows["disputes_debt"].to_numpy()

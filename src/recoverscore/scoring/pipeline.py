@@ -66,14 +66,15 @@ class ScoringOptions:
 
     as_of: every row's decision date (replaces the rows' ``as_of``); ``None``: the rows' own
         ``as_of`` column, else today.
-    policy: the decision rule, ``value`` (expected net value) or ``matrix`` (score band x
-        aging bucket).
+    policy: the decision rule: ``safe`` (the default: the best-valued tier among those the
+        history supports for debts like this one, else today's), ``value`` (the best-valued
+        allowed tier), ``matrix`` (score band x aging bucket), ``baseline`` (today's tier).
     explain, top_k, language: SHAP reasons, how many, in ``en`` or ``zh``.
     capacity: per-tier caps for the value policy within each batch (``None``: the package's).
     """
 
     as_of: pd.Timestamp | None = None
-    policy: str = "value"
+    policy: str = "safe"
     explain: bool = True
     top_k: int = 3
     language: str = "en"
@@ -179,7 +180,10 @@ class Scorer:
         facts = model.features_.facts(valid)
         features = model.features_.transform(valid, facts)
         probabilities = model.tier_probabilities(features=features)
-        cases = policy.Cases.build(facts, probabilities)
+        support = (
+            None if package.logging_policy is None else package.logging_policy.predict(features)
+        )
+        cases = policy.Cases.build(facts, probabilities, support)
         decision = policy.decide(
             cases,
             package.policy,
@@ -355,7 +359,7 @@ def score(
     model: object,
     *,
     as_of: str | pd.Timestamp | None = None,
-    policy: str = "value",
+    policy: str = "safe",
     explain: bool = True,
     top_k: int = 3,
     language: str = "en",

@@ -161,7 +161,15 @@ class Contact(StrictModel):
         return self
 
 
+class Safe(StrictModel):
+    """The safe value policy's support threshold (see ``decide``)."""
+
+    min_support: float = Field(gt=0, lt=1)
+    code: Code = "LOW_SUPPORT"
+
+
 class PolicyConfig(StrictModel):
+    safe: Safe
     discount_rate: float = Field(ge=0, lt=1)
     recovery_share: PerTier[float]
     guardrails: list[GuardrailRule]
@@ -193,12 +201,20 @@ class Cases:
     facts: DebtFacts
     probabilities: np.ndarray  # n x tiers
     index: pd.Index
+    support: np.ndarray | None = None  # n x tiers: P(the history's policy gives tier | x)
 
     @classmethod
-    def build(cls, facts: DebtFacts, probabilities: pd.DataFrame) -> Cases:
-        """From a batch's facts and its ``p_<tier>`` columns (the model's or the truth)."""
+    def build(
+        cls,
+        facts: DebtFacts,
+        probabilities: pd.DataFrame,
+        support: pd.DataFrame | None = None,
+    ) -> Cases:
+        """From a batch's facts and its ``p_<tier>`` columns (the model's or the truth), and,
+        for the safe policy, the logging policy's P(tier | x) (one column per tier)."""
         columns = [probability_column(t) for t in TIERS]
-        return cls(facts, probabilities[columns].to_numpy(dtype=float), probabilities.index)
+        logged = None if support is None else support[list(TIERS)].to_numpy(dtype=float)
+        return cls(facts, probabilities[columns].to_numpy(dtype=float), probabilities.index, logged)
 
     @property
     def n(self) -> int:
@@ -387,7 +403,65 @@ def assign_with_capacity(
 
 # --- the decision --------------------------------------------------------------------------------
 
-POLICIES = ("value", "matrix")
+POLICIES = ("safe", "value", "matrix", "baseline")
+"""Decision rules: ``safe`` (the default) departs from the baseline only where the history
+supports it; ``value`` picks the best-valued allowed tier; ``matrix`` follows the score x aging
+matrix (by default the aging staircase); ``baseline`` keeps what the history's collectors did."""
+
+
+def baseline_tiers(cases: Cases, policy: PolicyConfig) -> np.ndarray | None:
+    """Today's tier for each debt, before guardrails: the history's most frequent tier for
+    debts like it (the logging policy), else the matrix's pick; ``None`` when neither is known
+    (no logging policy and no debt ages)."""
+    if cases.support is not None:
+        return cases.support.argmax(axis=1)
+    if cases.facts.aging_bucket is not None:
+        return matrix_tiers(cases, policy.matrix)
+    return None
+
+
+def _safe(
+    cases: Cases,
+    econ: Economics,
+    mask: np.ndarray,
+    policy: PolicyConfig,
+    limits: dict[str, int | None],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The safe value policy: (chosen tiers, tiers ruled out for low support, a note per debt).
+
+    In the spirit of safe policy improvement with baseline bootstrapping (Laroche, Trichelair and
+    Tachet des Combes, ICML 2019): an allowed tier other than today's may be chosen only where the
+    history gave debts like this one that tier at least ``safe.min_support`` of the time; where
+    it did not, the model's value of that tier is extrapolation and today's tier is kept.
+    Without a logging policy every tier but today's lacks support.
+    """
+    n = len(mask)
+    baseline = baseline_tiers(cases, policy)
+    note = np.full(n, "", dtype=object)
+    if baseline is None:  # nothing to stay with: the valued choice, said so
+        note[:] = "no baseline known: valued choice"
+        return assign_with_capacity(econ.value, mask, limits), np.zeros_like(mask), note
+    today = fall_back(baseline, mask)
+    supported = (
+        cases.support >= policy.safe.min_support
+        if cases.support is not None
+        else np.zeros_like(mask)
+    )
+    supported[np.arange(n), today] = True
+    candidates = mask & supported
+    chosen = assign_with_capacity(econ.value, candidates, limits)
+    low = mask & ~candidates
+    wanted = best_allowed(econ.value, mask)
+    kept = (wanted != chosen) & low[np.arange(n), wanted]
+    names = np.asarray(TIERS, dtype=object)
+    note[kept] = (
+        "kept "
+        + names[chosen[kept]]
+        + ": debts like this one were rarely given "
+        + names[wanted[kept]]
+        + ", so its value is a guess"
+    )
+    return chosen, low, note
 
 
 def _why(
@@ -421,14 +495,14 @@ def decide(
     cases: Cases,
     policy: PolicyConfig,
     costs: CostConfig,
-    rule: str = "value",
+    rule: str = "safe",
     capacity: dict[str, int | None] | None = None,
     guardrails: bool = True,
     unchecked: list[str] | None = None,
 ) -> pd.DataFrame:
     """Recommended tier for every debt, with values, exclusions, flags and a why line.
 
-    ``rule`` is ``value`` or ``matrix``; ``capacity`` (value rule) overrides the config's;
+    ``rule`` is one of ``POLICIES``; ``capacity`` (safe and value rules) overrides the config's;
     ``guardrails=False`` shows what a rule would do without them (the staircase baseline);
     ``unchecked``: guardrail codes the data could not check, named in every why line.
     """
@@ -441,19 +515,38 @@ def decide(
     mask = allowed.mask if guardrails else np.ones_like(allowed.mask)
     excluded = allowed.excluded if guardrails else np.full(len(mask), "", dtype=object)
     note = np.full(len(mask), "", dtype=object)
-    if rule == "matrix":
-        wanted = matrix_tiers(cases, policy.matrix)
+    limits = policy.capacity if capacity is None else capacity
+    if rule in ("matrix", "baseline"):
+        wanted = (
+            matrix_tiers(cases, policy.matrix)
+            if rule == "matrix"
+            else baseline_tiers(cases, policy)
+        )
+        if wanted is None:
+            raise RecoverscoreError(
+                "the baseline policy needs the history's logging policy or debt ages"
+            )
         chosen = fall_back(wanted, mask)
         moved = chosen != wanted
         names = np.asarray(TIERS, dtype=object)
         note[moved] = (
-            "matrix chose "
-            + names[wanted[moved]]
-            + ", not allowed: fell back to "
-            + names[chosen[moved]]
+            f"{rule} chose " + names[wanted[moved]] + ", not allowed: fell back to "
+        ) + names[chosen[moved]]
+    elif rule == "safe":
+        chosen, low, note = _safe(cases, econ, mask, policy, limits)
+        code = policy.safe.code
+        low_text = _join([(low[:, j], f"{tier}:{code}") for j, tier in enumerate(TIERS)], len(mask))
+        excluded = _objects(
+            _join(
+                [
+                    (excluded != "", pa.array(excluded, pa.string())),
+                    (_objects(low_text) != "", low_text),
+                ],
+                len(mask),
+            )
         )
+        mask = mask & ~low
     else:
-        limits = policy.capacity if capacity is None else capacity
         chosen = assign_with_capacity(econ.value, mask, limits)
     if unchecked:
         note = _append(note, "not checked, no data: " + ", ".join(unchecked))

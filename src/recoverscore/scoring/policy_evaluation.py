@@ -1,0 +1,199 @@
+"""Judging policies on a logged history: what each would have earned, and whether we can tell.
+
+A history records one tier per debt, chosen by the collectors' own (age-driven) policy, and what
+happened. ``evaluate_policies`` replays a model package's decisions on those debts (the safe
+policy, the unconstrained value policy, the matrix or staircase, today's baseline, exactly as
+scoring would make them) and estimates each one's net recovery and recovery rate with the
+off-policy estimators of ``strategy.offpolicy`` (IPS, self-normalised IPS, direct method and
+doubly robust, each with a bootstrap interval and the effective sample size), beside the logged
+policy's realised value. Where the history never tried what a policy does, the estimate says so
+instead of printing a confident number.
+
+The ingredients:
+
+- **propensities**: the history's recorded ``propensity`` when present and valid, otherwise a
+  cross-fitted, calibrated multiclass model of the given tier (``logging_policy``); its
+  cross-fitted P(tier | x) is the support the overlap check reads;
+- **the direct method's reward model**: the package's own model when the history is new to it
+  (``direct="package"``, e.g. the held-out test split at training), otherwise (``"cross-fit"``,
+  the default for an arbitrary history) a recovery model with the package's settings
+  cross-fitted on the history, so no debt's prediction comes from a model that saw its outcome;
+- **net value**: the policy's expected net value without discounting (a history's realised net
+  recovery, amount recovered minus costs, is not discounted either).
+
+On synthetic data, where the true probabilities are known, each policy's true expected value
+is added beside its estimates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+
+from recoverscore.data.facts import DebtFacts
+from recoverscore.data.schemas import TIERS, probability_column, tier_codes, true_probability_column
+from recoverscore.errors import RecoverscoreError
+from recoverscore.modelling.model import binary_target
+from recoverscore.scoring.package import ModelPackage
+from recoverscore.scoring.pipeline import decision_dates
+from recoverscore.strategy import logging_policy, offpolicy
+from recoverscore.strategy.policy import POLICIES, Cases, decide, economics
+
+OUTCOME_COLUMNS = ("recovered", "amount_recovered", "costs")
+
+
+@dataclass(frozen=True)
+class PolicyEvaluation:
+    """Estimates per policy and estimator, the overlap of the history, and where they came from.
+
+    table: one row per policy, reward and estimator (``offpolicy.RESULT_COLUMNS`` plus
+        ``policy`` and, on synthetic data, ``truth``).
+    overlap: support of every tier in every segment of the history.
+    propensity_source: ``recorded`` or ``estimated``, and ``note`` why.
+    """
+
+    table: pd.DataFrame
+    overlap: logging_policy.Overlap
+    propensity_source: str
+    note: str
+    rows: int
+    rejected: int
+
+    def lines(self) -> list[str]:
+        """A report: per policy, each estimate with its interval, or why there is none."""
+        out = []
+        for name, part in self.table.groupby("policy", sort=False):
+            out.append(f"{name}:")
+            out += [f"  {line}" for line in offpolicy.describe(part)]
+        return out
+
+
+def _history_rows(
+    history: pd.DataFrame, package: ModelPackage
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """The history's rows that pass the package's contract and carry a tier and outcomes."""
+    tier_column = package.model.tier_column
+    if tier_column is None:
+        raise RecoverscoreError(
+            "the model has no tier input: policies can only be judged with a tier-aware model"
+        )
+    needed = [tier_column, *OUTCOME_COLUMNS]
+    missing = [c for c in needed if c not in history.columns]
+    if missing:
+        raise RecoverscoreError(f"the history lacks column(s) {missing} needed to judge policies")
+    report = package.contract.validate(decision_dates(history, None))
+    valid = report.valid
+    unknown = ~valid[tier_column].isin(TIERS)
+    if unknown.any():
+        raise RecoverscoreError(
+            f"column {tier_column!r} holds unknown tiers; allowed: {list(TIERS)}"
+        )
+    numbers = {}
+    for column in ("amount_recovered", "costs", "propensity"):
+        if column in valid.columns:
+            numbers[column] = pd.to_numeric(valid[column], errors="coerce")
+            if numbers[column].isna().any() and column != "propensity":
+                raise RecoverscoreError(f"column {column!r} holds values that are not numbers")
+    valid = valid.assign(**numbers)
+    return valid, binary_target(valid["recovered"], "recovered"), len(report.rejected_rows)
+
+
+def _cross_fitted_probabilities(
+    package: ModelPackage, frame: pd.DataFrame, y: np.ndarray, folds: int, seed: int
+) -> pd.DataFrame:
+    """P(recover | x, tier) for every tier from models that never saw the debt's outcome."""
+    out = pd.DataFrame(index=frame.index, columns=[probability_column(t) for t in TIERS])
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train, held_out in splitter.split(np.zeros(len(y)), y):
+        model = clone(package.model).fit(frame.iloc[train], y[train])
+        out.iloc[held_out] = model.tier_probabilities(frame.iloc[held_out]).to_numpy()
+    return out.astype(float)
+
+
+def evaluate_policies(
+    history: pd.DataFrame,
+    package: ModelPackage,
+    policies: tuple[str, ...] = POLICIES,
+    *,
+    direct: str = "cross-fit",
+    folds: int = 5,
+    segments: tuple[str, ...] = (),
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> PolicyEvaluation:
+    """Off-policy estimates of each of ``policies`` on ``history`` (see the module docstring)."""
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown:
+        raise RecoverscoreError(f"unknown policy {unknown}; choose from {list(POLICIES)}")
+    if direct not in ("cross-fit", "package"):
+        raise RecoverscoreError(f"direct must be 'cross-fit' or 'package', got {direct!r}")
+    frame, y, rejected = _history_rows(history, package)
+    model = package.model
+    facts = model.features_.facts(frame)
+    features = model.features_.transform(frame, facts)
+    given = frame[model.tier_column].to_numpy(dtype=object)
+    fit = logging_policy.fit_logging_policy(
+        features, given, frame.get("propensity"), folds=folds, seed=seed,
+        clip=package.policy.safe.min_support / 10,
+    )  # fmt: skip
+    overlap = logging_policy.overlap_table(
+        logging_policy.default_segments(facts, frame, segments), given, fit.probabilities
+    )
+    probabilities = (
+        model.tier_probabilities(features=features)
+        if direct == "package"
+        else _cross_fitted_probabilities(package, frame, y, folds, seed)
+    )
+    support = None if package.logging_policy is None else package.logging_policy.predict(features)
+    cases = Cases.build(facts, model.tier_probabilities(features=features), support)
+    undiscounted = package.policy.model_copy(update={"discount_rate": 0.0})
+    direct_net = economics(Cases.build(facts, probabilities), undiscounted, package.costs).value
+    truth = _true_values(frame, facts, undiscounted, package)
+    thresholds = offpolicy.Thresholds(min_propensity=package.policy.safe.min_support)
+    net = (frame["amount_recovered"] - frame["costs"]).to_numpy(dtype=float)
+    parts = []
+    for name in policies:
+        decision = decide(cases, package.policy, package.costs, name)
+        chosen = decision["recommended_tier"].to_numpy(dtype=object)
+        result = offpolicy.evaluate_policy(
+            net,
+            y,
+            given,
+            fit.propensity.to_numpy(),
+            chosen,
+            fit.probabilities,
+            direct_net=direct_net,
+            direct_recovered=probabilities[[probability_column(t) for t in TIERS]].to_numpy(),
+            thresholds=thresholds,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        result.insert(0, "policy", name)
+        if truth is not None:
+            codes = tier_codes(chosen)
+            rows = np.arange(len(codes))
+            result["truth"] = np.where(
+                result["reward"] == offpolicy.NET_RECOVERY.name,
+                truth[0][rows, codes].mean() * offpolicy.NET_RECOVERY.scale,
+                truth[1][rows, codes].mean(),
+            )
+        parts.append(result)
+    return PolicyEvaluation(
+        pd.concat(parts, ignore_index=True), overlap, fit.source, fit.note, len(frame), rejected
+    )
+
+
+def _true_values(
+    frame: pd.DataFrame, facts: DebtFacts, undiscounted, package: ModelPackage
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The synthetic world's true expected net value and P(recover) of every tier, if known."""
+    columns = [true_probability_column(t) for t in TIERS]
+    if not all(c in frame.columns for c in columns):
+        return None
+    truth = frame[columns].set_axis([probability_column(t) for t in TIERS], axis=1)
+    value = economics(Cases.build(facts, truth), undiscounted, package.costs).value
+    return value, truth.to_numpy(dtype=float)
