@@ -89,7 +89,7 @@ def train(
     history_policy, overlap = None, None
     if config.data.tier_column is not None:
         on_stage("learning how the history chose tiers (logging policy, overlap)")
-        history_policy, overlap = _logging_policy(
+        history_policy, overlap = fit_history_policy(
             model, train_rows.frame, config, policy.safe.min_support
         )
         evaluation.tables["overlap"] = overlap.table
@@ -116,7 +116,7 @@ def train(
     if history_policy is not None:
         on_stage("judging the policies on the held-out history (off-policy estimates)")
         policies = evaluate_policies(
-            test_rows.frame, package, direct="package", segments=tuple(config.data.segments)
+            test_rows.frame, package, fitted="package", segments=tuple(config.data.segments)
         )
         evaluation.tables["off_policy"] = policies.table
         for row in policies.table[policies.table["estimator"] == "dr"].itertuples():
@@ -127,7 +127,7 @@ def train(
     return TrainingResult(package, evaluation, data, table, cv_table, overlap, policies)
 
 
-def _logging_policy(
+def fit_history_policy(
     model, train: pd.DataFrame, config: TrainConfig, min_support: float
 ) -> tuple[logging_policy.LoggingPolicyModel, logging_policy.Overlap]:
     """How the history's collectors chose tiers, learnt from (a sample of) the training rows,

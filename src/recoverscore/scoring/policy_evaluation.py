@@ -11,13 +11,14 @@ instead of printing a confident number.
 
 The ingredients:
 
-- **propensities**: the history's recorded ``propensity`` when present and valid, otherwise a
-  cross-fitted, calibrated multiclass model of the given tier (``logging_policy``); its
-  cross-fitted P(tier | x) is the support the overlap check reads;
-- **the direct method's reward model**: the package's own model when the history is new to it
-  (``direct="package"``, e.g. the held-out test split at training), otherwise (``"cross-fit"``,
-  the default for an arbitrary history) a recovery model with the package's settings
-  cross-fitted on the history, so no debt's prediction comes from a model that saw its outcome;
+- **propensities and support**: the history's recorded ``propensity`` when present and valid,
+  otherwise an estimate; P(tier | x) under the history's policy is the support the overlap check
+  reads. For a history the package has not seen (``fitted="package"``, e.g. the held-out test
+  split at training, or a fresh month of the same collections) both come from the package's own
+  logging policy and recovery model. For an arbitrary history (``"cross-fit"``, the default)
+  they come from a calibrated multiclass model of the given tier and a recovery model with the
+  package's settings, both cross-fitted on the history, so no debt's estimate comes from a model
+  that saw it;
 - **net value**: the policy's expected net value without discounting (a history's realised net
   recovery, amount recovered minus costs, is not discounted either).
 
@@ -119,7 +120,7 @@ def evaluate_policies(
     package: ModelPackage,
     policies: tuple[str, ...] = POLICIES,
     *,
-    direct: str = "cross-fit",
+    fitted: str = "cross-fit",
     folds: int = 5,
     segments: tuple[str, ...] = (),
     n_resamples: int = 1000,
@@ -129,26 +130,27 @@ def evaluate_policies(
     unknown = sorted(set(policies) - set(POLICIES))
     if unknown:
         raise RecoverscoreError(f"unknown policy {unknown}; choose from {list(POLICIES)}")
-    if direct not in ("cross-fit", "package"):
-        raise RecoverscoreError(f"direct must be 'cross-fit' or 'package', got {direct!r}")
+    if fitted not in ("cross-fit", "package"):
+        raise RecoverscoreError(f"fitted must be 'cross-fit' or 'package', got {fitted!r}")
     frame, y, rejected = _history_rows(history, package)
     model = package.model
     facts = model.features_.facts(frame)
     features = model.features_.transform(frame, facts)
     given = frame[model.tier_column].to_numpy(dtype=object)
-    fit = logging_policy.fit_logging_policy(
-        features, given, frame.get("propensity"), folds=folds, seed=seed,
-        clip=package.policy.safe.min_support / 10,
-    )  # fmt: skip
-    overlap = logging_policy.overlap_table(
-        logging_policy.default_segments(facts, frame, segments), given, fit.probabilities
-    )
-    probabilities = (
-        model.tier_probabilities(features=features)
-        if direct == "package"
-        else _cross_fitted_probabilities(package, frame, y, folds, seed)
-    )
     support = None if package.logging_policy is None else package.logging_policy.predict(features)
+    if fitted == "package" and support is not None:
+        logged, probabilities = support, model.tier_probabilities(features=features)
+        propensity, source, note = _propensity(frame, given, logged)
+    else:
+        fit = logging_policy.fit_logging_policy(
+            features, given, frame.get("propensity"), folds=folds, seed=seed,
+            clip=package.policy.safe.min_support / 10,
+        )  # fmt: skip
+        logged, propensity, source, note = fit.probabilities, fit.propensity, fit.source, fit.note
+        probabilities = _cross_fitted_probabilities(package, frame, y, folds, seed)
+    overlap = logging_policy.overlap_table(
+        logging_policy.default_segments(facts, frame, segments), given, logged
+    )
     cases = Cases.build(facts, model.tier_probabilities(features=features), support)
     undiscounted = package.policy.model_copy(update={"discount_rate": 0.0})
     direct_net = economics(Cases.build(facts, probabilities), undiscounted, package.costs).value
@@ -163,9 +165,9 @@ def evaluate_policies(
             net,
             y,
             given,
-            fit.propensity.to_numpy(),
+            np.asarray(propensity, dtype=float),
             chosen,
-            fit.probabilities,
+            logged,
             direct_net=direct_net,
             direct_recovered=probabilities[[probability_column(t) for t in TIERS]].to_numpy(),
             thresholds=thresholds,
@@ -183,8 +185,21 @@ def evaluate_policies(
             )
         parts.append(result)
     return PolicyEvaluation(
-        pd.concat(parts, ignore_index=True), overlap, fit.source, fit.note, len(frame), rejected
+        pd.concat(parts, ignore_index=True), overlap, source, note, len(frame), rejected
     )
+
+
+def _propensity(
+    frame: pd.DataFrame, given: np.ndarray, support: pd.DataFrame
+) -> tuple[np.ndarray, str, str]:
+    """The recorded propensity where valid, else the package's logging policy's estimate."""
+    recorded = frame.get("propensity")
+    if recorded is not None:
+        values = pd.to_numeric(recorded, errors="coerce").to_numpy(dtype=float)
+        if ((values > 0) & (values <= 1)).all():
+            return values, "recorded", "the history's propensity column"
+    estimated = support.to_numpy()[np.arange(len(given)), tier_codes(given)]
+    return estimated, "estimated", "the package's logging policy (learnt at training)"
 
 
 def _true_values(
