@@ -577,14 +577,31 @@ def score_command(
     track: bool = typer.Option(
         True, "--track/--no-track", help="Log the run's counts, tier mix and drift to MLflow."
     ),
+    experiment_file: Path | None = typer.Option(
+        None,
+        "--experiment",
+        help="A strategy experiment (YAML: name, cells) replacing the package's; recorded in "
+        "each row's overrides.",
+    ),
 ) -> None:
     """Score a portfolio with a registered model: tiers, values, reasons, rejects and drift."""
     from recoverscore import registry
+    from recoverscore.config import load_config
     from recoverscore.scoring import batch, drift
     from recoverscore.scoring.pipeline import Scorer, ScoringOptions
+    from recoverscore.strategy.experiment import Experiment
 
     try:
         loaded = registry.load_package(model)
+        package = loaded.package
+        if experiment_file is not None:
+            package = package.with_experiment(load_config(experiment_file, Experiment))
+        design = package.policy.experiment
+        challengers = {
+            cell.model: registry.load_package(cell.model).package
+            for cell in (design.cells if design is not None else [])
+            if cell.model
+        }
         options = ScoringOptions(
             as_of=_date(as_of, "--as-of"),
             policy=policy.value,
@@ -592,7 +609,7 @@ def score_command(
             top_k=top_k,
             language=language.value,
         )
-        scorer = Scorer(loaded.package, options, loaded.version)
+        scorer = Scorer(package, options, loaded.version, challengers)
         with Progress(
             TextColumn("scoring"),
             BarColumn(),
@@ -622,7 +639,7 @@ def score_command(
                 scheduler=scheduler,
                 on_rows=advance,
             )
-        run_id = registry.log_scoring(result, loaded, options, engine.value) if track else None
+        run_id = registry.log_scoring(result, scorer, loaded.uri, engine.value) if track else None
     except RecoverscoreError as error:
         _fail(str(error))
     counts, mix = _scoring_tables(result)

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from recoverscore.scoring.batch import JobResult
-    from recoverscore.scoring.pipeline import ScoringOptions
+    from recoverscore.scoring.pipeline import Scorer
     from recoverscore.scoring.policy_evaluation import PolicyEvaluation
     from recoverscore.training import TrainingResult
 
@@ -547,11 +547,7 @@ def scoring_metrics(result: JobResult) -> dict[str, float]:
 
 
 def log_scoring(
-    result: JobResult,
-    loaded: LoadedPackage,
-    options: ScoringOptions,
-    engine: str,
-    uri: str | None = None,
+    result: JobResult, scorer: Scorer, model_uri: str, engine: str, uri: str | None = None
 ) -> str:
     """Log one batch-scoring run (aggregates only) to its own experiment; returns the run id.
 
@@ -580,11 +576,12 @@ def log_scoring(
         figures["psi"] = drift.psi_figure(result.drift)
         report = json.loads(result.report.read_text(encoding="utf-8"))
     params = {
-        "model_version": loaded.version,
-        "model_uri": loaded.uri if loaded.uri.startswith("models:/") else "local package",
-        **options.describe(),
+        "model_version": scorer.label,
+        "model_uri": model_uri if model_uri.startswith("models:/") else "local package",
+        **scorer.options.describe(),
         "as_of": decision_dates_text(stats),
-        "overrides": ";".join(loaded.package.overrides.values()) or "none",
+        "overrides": ";".join(scorer.package.overrides.values()) or "none",
+        "experiment": getattr(scorer.package.policy.experiment, "name", "none"),
         "engine": engine,
     }
     return _log_run(

@@ -27,7 +27,11 @@ from recoverscore.modelling.model import (
     prepare_training_data,
 )
 from recoverscore.scoring.package import ModelPackage
-from recoverscore.scoring.policy_evaluation import PolicyEvaluation, evaluate_policies
+from recoverscore.scoring.policy_evaluation import (
+    NET_COLUMNS,
+    PolicyEvaluation,
+    evaluate_policies,
+)
 from recoverscore.strategy import comparison, logging_policy
 from recoverscore.strategy.policy import PolicyConfig, load_policy_config
 
@@ -113,10 +117,14 @@ def train(
         },
     )
     table = policies = None
-    if history_policy is not None:
+    if history_policy is not None and set(NET_COLUMNS) <= set(test_rows.frame.columns):
         on_stage("judging the policies on the held-out history (off-policy estimates)")
         policies = evaluate_policies(
-            test_rows.frame, package, fitted="package", segments=tuple(config.data.segments)
+            test_rows.frame,
+            package,
+            fitted="package",
+            segments=tuple(config.data.segments),
+            target=config.data.target,
         )
         evaluation.tables["off_policy"] = policies.table
         for row in policies.table[policies.table["estimator"] == "dr"].itertuples():
@@ -125,6 +133,15 @@ def train(
         on_stage("valuing the policies with the synthetic truth")
         table = _compare_policies(package, test_rows.frame, evaluation, texts)
     return TrainingResult(package, evaluation, data, table, cv_table, overlap, policies)
+
+
+def recorded_propensity(history: pd.DataFrame) -> pd.Series | None:
+    """The propensity a history recorded: its ``propensity`` column, else the design propensity
+    of experiment cells that scored it (``assignment_propensity``), else none."""
+    for column in ("propensity", "assignment_propensity"):
+        if column in history.columns:
+            return pd.to_numeric(history[column], errors="coerce")
+    return None
 
 
 def fit_history_policy(
@@ -136,9 +153,7 @@ def fit_history_policy(
     facts = model.features_.facts(rows)
     features = model.features_.transform(rows, facts)
     given = rows[config.data.tier_column].to_numpy(dtype=object)
-    recorded = (
-        pd.to_numeric(rows["propensity"], errors="coerce") if "propensity" in rows.columns else None
-    )
+    recorded = recorded_propensity(rows)
     fit = logging_policy.fit_logging_policy(
         features, given, recorded, seed=config.model.seed, clip=min_support / 10
     )

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recoverscore.config import parse_config
 from recoverscore.data.contract import InputContract
 from recoverscore.data.costs import CostConfig, load_costs
 from recoverscore.data.facts import facts_from_columns
@@ -34,6 +35,7 @@ from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.explain import ReasonTexts, load_reasons
 from recoverscore.modelling.model import RecoveryModel
 from recoverscore.scoring import drift
+from recoverscore.strategy.experiment import Experiment
 from recoverscore.strategy.logging_policy import LoggingPolicyModel
 from recoverscore.strategy.policy import PolicyConfig, load_policy_config, unchecked_rules
 
@@ -165,6 +167,15 @@ class ModelPackage:
         return replace(
             self, policy=policy or self.policy, costs=costs or self.costs, overrides=overrides
         )
+
+    def with_experiment(self, experiment: Experiment) -> ModelPackage:
+        """The same package scored with a strategy experiment (replacing its own, if any)."""
+        settings = parse_config(
+            {**self.policy.model_dump(), "experiment": experiment.model_dump()},
+            PolicyConfig,
+            "experiment",
+        )
+        return self.with_settings(policy=settings)
 
     # -- files --
 

@@ -44,7 +44,7 @@ from recoverscore.scoring.pipeline import decision_dates
 from recoverscore.strategy import logging_policy, offpolicy
 from recoverscore.strategy.policy import POLICIES, Cases, decide, economics
 
-OUTCOME_COLUMNS = ("recovered", "amount_recovered", "costs")
+NET_COLUMNS = ("amount_recovered", "costs")  # net recovery = amount recovered - costs
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class PolicyEvaluation:
 
 
 def _history_rows(
-    history: pd.DataFrame, package: ModelPackage
+    history: pd.DataFrame, package: ModelPackage, target: str
 ) -> tuple[pd.DataFrame, np.ndarray, int]:
     """The history's rows that pass the package's contract and carry a tier and outcomes."""
     tier_column = package.model.tier_column
@@ -82,7 +82,7 @@ def _history_rows(
         raise RecoverscoreError(
             "the model has no tier input: policies can only be judged with a tier-aware model"
         )
-    needed = [tier_column, *OUTCOME_COLUMNS]
+    needed = [tier_column, target, *NET_COLUMNS]
     missing = [c for c in needed if c not in history.columns]
     if missing:
         raise RecoverscoreError(f"the history lacks column(s) {missing} needed to judge policies")
@@ -94,13 +94,13 @@ def _history_rows(
             f"column {tier_column!r} holds unknown tiers; allowed: {list(TIERS)}"
         )
     numbers = {}
-    for column in ("amount_recovered", "costs", "propensity"):
+    for column in ("amount_recovered", "costs", "propensity", "assignment_propensity"):
         if column in valid.columns:
             numbers[column] = pd.to_numeric(valid[column], errors="coerce")
-            if numbers[column].isna().any() and column != "propensity":
+            if numbers[column].isna().any() and column in NET_COLUMNS:
                 raise RecoverscoreError(f"column {column!r} holds values that are not numbers")
     valid = valid.assign(**numbers)
-    return valid, binary_target(valid["recovered"], "recovered"), len(report.rejected_rows)
+    return valid, binary_target(valid[target], target), len(report.rejected_rows)
 
 
 def _cross_fitted_probabilities(
@@ -123,6 +123,7 @@ def evaluate_policies(
     fitted: str = "cross-fit",
     folds: int = 5,
     segments: tuple[str, ...] = (),
+    target: str = "recovered",
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> PolicyEvaluation:
@@ -132,7 +133,7 @@ def evaluate_policies(
         raise RecoverscoreError(f"unknown policy {unknown}; choose from {list(POLICIES)}")
     if fitted not in ("cross-fit", "package"):
         raise RecoverscoreError(f"fitted must be 'cross-fit' or 'package', got {fitted!r}")
-    frame, y, rejected = _history_rows(history, package)
+    frame, y, rejected = _history_rows(history, package, target)
     model = package.model
     facts = model.features_.facts(frame)
     features = model.features_.transform(frame, facts)
@@ -142,8 +143,9 @@ def evaluate_policies(
         logged, probabilities = support, model.tier_probabilities(features=features)
         propensity, source, note = _propensity(frame, given, logged)
     else:
+        recorded = frame.get("propensity", frame.get("assignment_propensity"))
         fit = logging_policy.fit_logging_policy(
-            features, given, frame.get("propensity"), folds=folds, seed=seed,
+            features, given, recorded, folds=folds, seed=seed,
             clip=package.policy.safe.min_support / 10,
         )  # fmt: skip
         logged, propensity, source, note = fit.probabilities, fit.propensity, fit.source, fit.note
@@ -193,7 +195,7 @@ def _propensity(
     frame: pd.DataFrame, given: np.ndarray, support: pd.DataFrame
 ) -> tuple[np.ndarray, str, str]:
     """The recorded propensity where valid, else the package's logging policy's estimate."""
-    recorded = frame.get("propensity")
+    recorded = frame.get("propensity", frame.get("assignment_propensity"))
     if recorded is not None:
         values = pd.to_numeric(recorded, errors="coerce").to_numpy(dtype=float)
         if ((values > 0) & (values <= 1)).all():

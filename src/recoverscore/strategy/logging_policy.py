@@ -361,7 +361,7 @@ def default_segments(
             raise RecoverscoreError(f"segment column {column!r} is not in the history")
         segments[column] = frame[column]
     if segments.empty:
-        segments["debts"] = "all"
+        segments["segment"] = "all debts"
     return segments
 
 

@@ -36,8 +36,15 @@ from recoverscore.data.costs import CostConfig
 from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import TIERS, probability_column, value_column
 from recoverscore.errors import RecoverscoreError
+from recoverscore.strategy.experiment import Experiment
 
 _TIER_INDEX = {t: i for i, t in enumerate(TIERS)}
+_OVERFLOW = 1e12  # CNY: an unsupported tier is used under capacity only when nothing else fits
+
+POLICIES = ("safe", "value", "matrix", "baseline")
+"""Decision rules: ``safe`` (the default) departs from the baseline only where the history
+supports it; ``value`` picks the best-valued allowed tier; ``matrix`` follows the score x aging
+matrix (by default the aging staircase); ``baseline`` keeps what the history's collectors did."""
 CALL_CHANNELS = frozenset({"voice_reminder", "human_call"})  # letters are not calls
 
 
@@ -177,6 +184,17 @@ class PolicyConfig(StrictModel):
     matrix: Matrix
     capacity: dict[Tier, int | None] = Field(default_factory=dict)
     contact: Contact
+    experiment: Experiment | None = None
+
+    @field_validator("experiment")
+    @classmethod
+    def _known_rules(cls, value: Experiment | None) -> Experiment | None:
+        for cell in value.cells if value is not None else []:
+            if cell.policy is not None and cell.policy not in POLICIES:
+                raise ValueError(
+                    f"cells: {cell.name}: unknown policy {cell.policy!r}; known: {list(POLICIES)}"
+                )
+        return value
 
     @field_validator("capacity")
     @classmethod
@@ -219,6 +237,15 @@ class Cases:
     @property
     def n(self) -> int:
         return self.facts.n
+
+    def take(self, rows: np.ndarray) -> Cases:
+        """Some of the cases (positions), e.g. one experiment cell's."""
+        support = None if self.support is None else self.support[rows]
+        return Cases(self.facts.take(rows), self.probabilities[rows], self.index[rows], support)
+
+    def allowed(self, policy: PolicyConfig, costs: CostConfig) -> np.ndarray:
+        """The tiers the guardrails allow each debt (n x tiers)."""
+        return apply_guardrails(self, economics(self, policy, costs), policy).mask
 
 
 @dataclass(frozen=True)
@@ -403,11 +430,6 @@ def assign_with_capacity(
 
 # --- the decision --------------------------------------------------------------------------------
 
-POLICIES = ("safe", "value", "matrix", "baseline")
-"""Decision rules: ``safe`` (the default) departs from the baseline only where the history
-supports it; ``value`` picks the best-valued allowed tier; ``matrix`` follows the score x aging
-matrix (by default the aging staircase); ``baseline`` keeps what the history's collectors did."""
-
 
 def baseline_tiers(cases: Cases, policy: PolicyConfig) -> np.ndarray | None:
     """Today's tier for each debt, before guardrails: the history's most frequent tier for
@@ -449,8 +471,14 @@ def _safe(
     )
     supported[np.arange(n), today] = True
     candidates = mask & supported
-    chosen = assign_with_capacity(econ.value, candidates, limits)
+    capped = np.array([limits.get(t) is not None for t in TIERS])
+    if capped.any():  # overflow from a full tier may go to any lawful uncapped one, if it must
+        values = np.where(candidates, econ.value, econ.value - _OVERFLOW)
+        chosen = assign_with_capacity(values, candidates | (mask & ~capped), limits)
+    else:
+        chosen = assign_with_capacity(econ.value, candidates, limits)
     low = mask & ~candidates
+    low[np.arange(n), chosen] = False
     wanted = best_allowed(econ.value, mask)
     kept = (wanted != chosen) & low[np.arange(n), wanted]
     names = np.asarray(TIERS, dtype=object)
