@@ -645,6 +645,12 @@ def score_command(
     counts, mix = _scoring_tables(result)
     out.print(counts)
     out.print(mix)
+    if result.stats.get("cells"):
+        cells = Table("cell", "debts", "share", title=f"experiment {design.name}")
+        total = sum(result.stats["cells"].values())
+        for name, n in sorted(result.stats["cells"].items(), key=lambda kv: -kv[1]):
+            cells.add_row(name, f"{n:,}", f"{n / total:.1%}")
+        out.print(cells)
     checks = result.stats["checks"]
     if checks:
         table = Table("column: check", "rows", title="rejected rows by failed check")

@@ -438,6 +438,7 @@ def _stats(
         "rejected": len(rejects),
         "unrecommended": int(scored["recommended_tier"].isna().sum()),
         "as_of": _date_counts(scored["as_of"]),
+        "cells": {str(k): int(v) for k, v in scored["cell"].dropna().value_counts().items()},
         "tiers": {t: int(by_tier["size"].get(t, 0)) for t in TIERS},
         "net_value": {t: float(by_tier["sum"].get(t, 0.0)) for t in TIERS},
         "checks": {k: int(v) for k, v in per_check.items()},
