@@ -69,6 +69,7 @@ CHUNK_ROWS = 8192
 """Rows grouped together per tree: more rows, more repeated keys, more scratch memory per thread
 (about 60 bytes per row and feature)."""
 
+_DUMPED_INF = 1e300  # dump_model() writes thresholds beyond +-1e300 as +-1e300 (AvoidInf)
 _BUILD_ELEMENTS = 2**22  # leaf-table entries built per numpy pass (bounds temporary memory)
 
 
@@ -471,6 +472,8 @@ class _Builder:
         if node["decision_type"] != "<=":
             raise UnsupportedModel(f"decision type {node['decision_type']!r}")
         threshold = float(node["threshold"])
+        if abs(threshold) >= _DUMPED_INF:  # the dump writes +-inf (splits of NaN vs the rest) so
+            threshold = np.copysign(np.inf, threshold)
         missing = node["missing_type"]
         default_left = bool(node["default_left"])
         zero_compared = threshold >= 0.0
