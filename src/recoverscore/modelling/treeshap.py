@@ -12,39 +12,41 @@ on feature ``j``, and ``o_j`` = 1 when the row satisfies every split on ``j`` al
 
     v (o_i - z_i) sum_{S subset of F-{i}, o_S = 1} |S|! (d-1-|S|)! / d! prod_{j in F-{i}-S} z_j
 
-The sum depends on the row only through the pattern ``u`` = {j != i : o_j = 1}. Call
-``H(u) = v * sum_{S subset of u} |S|!(d-1-|S|)!/d! * prod_{j in F-S} z_j``: every term holds
-``z_i`` as a factor when ``i`` is not in ``u``, so the leaf adds ``H(s) * (1 - z_i) / z_i`` when
-``o_i`` = 1 (with ``s`` the row's pattern minus ``i``) and ``-H(s)`` when ``o_i`` = 0 (``s`` the
-row's full pattern). One table of ``2^d`` numbers per leaf therefore answers every feature of
-the leaf with one lookup (Fast TreeSHAP v2's idea, with the ``d`` per-feature tables folded into
-one). ``H`` is a sum of positive terms and the division by ``z_i`` only cancels a factor, so the
-lookups lose no precision. The table is filled from the integral form::
+The sum depends on the row only through its pattern over ``F - {i}``. Call
+``H(u) = v sum_{S subset of u} |S|! (d-1-|S|)! / d! prod_{j in F-S} z_j`` for a pattern ``u``
+(a set of features with ``o_j`` = 1): when ``i`` is not in ``u`` every term holds ``z_i`` as a
+factor, so with ``s`` the row's pattern the leaf adds ``-H(s)`` to a feature with ``o_i`` = 0 and
+``H(s - {i}) (1 - z_i) / z_i`` to one with ``o_i`` = 1. One table of ``2^d`` numbers per leaf
+answers every feature of the leaf with one lookup each (Fast TreeSHAP v2's idea, its ``d``
+per-feature tables folded into one). ``H`` is a sum of positive terms and dividing by ``z_i`` only
+cancels a factor, so the lookups lose no precision. The table is filled from the integral form::
 
     H(u) = v prod_{j not in u} z_j int_0^1 prod_{j in u} (z_j + t (1 - z_j)) (1 - t)^(d-1-|u|) dt
 
 whose integrand is a polynomial of degree ``d - 1``: Gauss-Legendre with ``ceil(d/2)`` nodes is
 exact. Leaves with too many path features for a table (or beyond the memory budget) are
-evaluated per row from ``int_0^1 prod_{j != i} (z_j + t (o_j - z_j)) dt`` with prefix and suffix
-products at the same nodes, O(d^2) instead of one lookup per feature.
+evaluated per key from ``int_0^1 prod_{j != i} (z_j + t (o_j - z_j)) dt`` with prefix and suffix
+products at the same nodes: O(d^2) work instead of one lookup per feature.
 
 The speed. Within a tree, a row's SHAP values depend only on which way it goes at each split. The
-kernel takes rows in chunks; per tree it evaluates every split for the whole chunk column by
-column into one bit per split (a row's "key"), groups the chunk's rows by key with a hash table,
-computes the tree's contributions once per distinct key from the leaf tables, and adds them to
-every row of the group. Batches repeat keys a lot (a few hundred distinct ones per tree in a
-chunk of thousands of rows), so most rows cost a hash lookup and a few additions per tree.
+kernel takes rows in chunks (in parallel); per tree it evaluates every split for the whole chunk,
+one feature column at a time, into one bit per split (the row's "key"), groups the chunk's rows
+by key with a hash table, computes the tree's contributions once per distinct key, and adds them
+to every row of the group. Batches repeat keys (on the project's data about 1 row in 5 brings a
+new key for 31-leaf trees, 2 in 3 for 63-leaf trees), and the per-key work runs leaf by leaf with
+the loop over keys innermost: branch-free, the same few instructions over contiguous arrays.
 
-Determinism: each row is written by one thread only, a tree's contributions for a key are summed
-in a fixed order (leaves, then path features) into a per-tree vector before being added to the
-row, and trees are added in model order. The result is bit-for-bit the same for any thread count,
-chunk size or grouping.
+Determinism: each row is written by one thread only; a tree's contributions for a key are summed
+in a fixed order (leaves, then path features) before being added to the row, and trees are added
+in model order. The result is bit-for-bit the same for any thread count, chunk size or grouping.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import lightgbm as lgb
@@ -65,10 +67,11 @@ is 512 KiB per leaf: beyond that a lookup costs a cache miss anyway)."""
 DEFAULT_TABLE_BYTES = 256 * 2**20
 """Memory budget for the leaf tables; leaves with the fewest path features are tabulated first."""
 
-CHUNK_ROWS = 8192
-"""Rows grouped together per tree: more rows, more repeated keys, more scratch memory per thread
-(about 60 bytes per row and feature)."""
+CHUNK_ROWS = 16384
+"""Most rows grouped together per tree: more rows, more repeated keys, but more scratch memory
+per thread (about 20 bytes per row and feature, plus 9 per row and split of the largest tree)."""
 
+_LOCK = threading.Lock()  # numba's fallback threading layer (workqueue) must not be re-entered
 _DUMPED_INF = 1e300  # dump_model() writes thresholds beyond +-1e300 as +-1e300 (AvoidInf)
 _BUILD_ELEMENTS = 2**22  # leaf-table entries built per numpy pass (bounds temporary memory)
 
@@ -126,11 +129,11 @@ class _Model(NamedTuple):
     leaf_n_slots: np.ndarray  # int64
     leaf_table_start: np.ndarray  # int64: into tables, -1 when evaluated per key
     path_node: np.ndarray  # int64: tree-local internal node on the path
-    path_left: np.ndarray  # uint64: 1 if the path goes left there
+    path_left: np.ndarray  # uint8: 1 if the path goes left there
     path_slot: np.ndarray  # int64: the slot of that node's feature
     slot_feature: np.ndarray  # int64: tree-local feature
     slot_cover: np.ndarray  # float64: z
-    slot_ratio: np.ndarray  # float64: (1 - z) / z
+    slot_coef: np.ndarray  # float64 [slot, o]: the factor on H: -1 if o = 0, (1 - z) / z if 1
     tables: np.ndarray  # float64: H(u) for u in 0 .. 2^d - 1 per tabulated leaf
     gl_nodes: np.ndarray  # float64 [d, k]: Gauss-Legendre nodes on [0, 1] for d path features
     gl_weights: np.ndarray  # float64 [d, k]
@@ -230,44 +233,60 @@ def _group_rows(
 
 
 @njit(cache=True)
-def _tabulated_leaf(m: _Model, leaf: int, keys: np.ndarray, r: int, out: np.ndarray) -> None:
-    """Add a tabulated leaf's contributions for key r to out (tree-local features)."""
+def _group_decisions(
+    keys: np.ndarray, n_nodes: int, first: np.ndarray, n_groups: int, went_left: np.ndarray
+) -> None:
+    """went_left[j, g] = 1 when the rows of group g go left at split j (unpacked from the key, so
+    that the leaf loops below run over contiguous groups)."""
+    for j in range(n_nodes):
+        word, shift = j >> 6, np.uint64(j & 63)
+        for g in range(n_groups):
+            went_left[j, g] = np.uint8((keys[word, first[g]] >> shift) & _ONE)
+
+
+@njit(cache=True)
+def _tabulated_leaf(
+    m: _Model,
+    leaf: int,
+    went_left: np.ndarray,
+    n_groups: int,
+    pattern: np.ndarray,
+    acc: np.ndarray,
+) -> None:
+    """Add a tabulated leaf's contributions for every group to acc[tree feature, group].
+
+    Innermost loops run over groups: branch-free, and the pattern loop vectorises."""
     d = m.leaf_n_slots[leaf]
-    pattern = (1 << d) - 1  # bit i: the row satisfies every split on slot i's feature
+    pattern[:n_groups] = np.int32((1 << d) - 1)  # bit i: the group satisfies slot i's splits
     for e in range(m.leaf_path_start[leaf], m.leaf_path_start[leaf] + m.leaf_path_len[leaf]):
-        j = m.path_node[e]
-        left = (keys[j >> 6, r] >> np.uint64(j & 63)) & _ONE
-        if left != m.path_left[e]:
-            pattern &= ~(1 << m.path_slot[e])
+        side, wanted, slot = went_left[m.path_node[e]], m.path_left[e], np.int32(m.path_slot[e])
+        for g in range(n_groups):
+            pattern[g] &= ~(np.int32(side[g] ^ wanted) << slot)
     base = m.leaf_table_start[leaf]
-    off_path = m.tables[base + pattern]  # H(s) for every slot the row fails (unused if none)
     slot0 = m.leaf_slot_start[leaf]
     for i in range(d):
-        bit = 1 << i
-        if pattern & bit:
-            # o_i = 1: H(s - i) (1 - z_i) / z_i
-            out[m.slot_feature[slot0 + i]] += (
-                m.tables[base + (pattern ^ bit)] * m.slot_ratio[slot0 + i]
-            )
-        else:
-            # o_i = 0: (0 - z_i) H(s) / z_i
-            out[m.slot_feature[slot0 + i]] -= off_path
+        target = acc[m.slot_feature[slot0 + i]]
+        # o_i = 0: -H(s); o_i = 1: H(s - i) (1 - z_i) / z_i. Clearing bit i covers both cases.
+        if_failed, if_satisfied = m.slot_coef[slot0 + i, 0], m.slot_coef[slot0 + i, 1]
+        clear, bit = np.int32(~(1 << i)), np.int32(i)
+        for g in range(n_groups):
+            s = pattern[g]
+            factor = if_satisfied if (s >> bit) & 1 else if_failed
+            target[g] += m.tables[base + (s & clear)] * factor
 
 
 @njit(cache=True)
 def _direct_leaf(
-    m: _Model, leaf: int, keys: np.ndarray, r: int, out: np.ndarray, scratch: np.ndarray
+    m: _Model, leaf: int, went_left: np.ndarray, g: int, acc: np.ndarray, scratch: np.ndarray
 ) -> None:
-    """Add a leaf's contributions for key r without a table:
+    """Add an untabulated leaf's contributions for group g to acc:
     v (o_i - z_i) int_0^1 prod_{j != i} (z_j + t (o_j - z_j)) dt, by Gauss-Legendre."""
     d = m.leaf_n_slots[leaf]
     slot0 = m.leaf_slot_start[leaf]
     o, suffix, integral = scratch[0], scratch[1], scratch[2]
     o[:d] = 1.0
     for e in range(m.leaf_path_start[leaf], m.leaf_path_start[leaf] + m.leaf_path_len[leaf]):
-        j = m.path_node[e]
-        left = (keys[j >> 6, r] >> np.uint64(j & 63)) & _ONE
-        if left != m.path_left[e]:
+        if went_left[m.path_node[e], g] != m.path_left[e]:
             o[m.path_slot[e]] = 0.0
     integral[:d] = 0.0
     for k in range((d + 1) // 2):  # degree d - 1 integrand: ceil(d / 2) nodes are exact
@@ -283,62 +302,60 @@ def _direct_leaf(
             prefix *= z + t * (o[i] - z)
     value = m.leaf_value[leaf]
     for i in range(d):
-        out[m.slot_feature[slot0 + i]] += value * (o[i] - m.slot_cover[slot0 + i]) * integral[i]
-
-
-@njit(cache=True)
-def _tree_contributions(
-    m: _Model, t: int, keys: np.ndarray, r: int, out: np.ndarray, scratch: np.ndarray
-) -> None:
-    """out[k] = the tree's SHAP value of its k-th feature for key r (leaves in a fixed order)."""
-    out[: m.tree_n_features[t]] = 0.0
-    for leaf in range(m.tree_leaf_start[t], m.tree_leaf_start[t] + m.tree_n_leaves[t]):
-        if m.leaf_table_start[leaf] >= 0:
-            _tabulated_leaf(m, leaf, keys, r, out)
-        else:
-            _direct_leaf(m, leaf, keys, r, out, scratch)
+        z = m.slot_cover[slot0 + i]
+        acc[m.slot_feature[slot0 + i], g] += value * (o[i] - z) * integral[i]
 
 
 @njit(cache=True)
 def _explain_chunk(X: np.ndarray, m: _Model, out: np.ndarray) -> None:
-    """Add every tree's SHAP values for the rows of X to out (same rows)."""
-    rows = X.shape[0]
+    """out[:, :n_features] = every tree's SHAP values for the rows of X, trees in model order."""
+    rows, n_features = X.shape
     columns = np.ascontiguousarray(X.T)  # a split reads one feature for every row
-    max_words = (m.tree_n_nodes.max() + 63) >> 6
-    keys = np.empty((max(max_words, 1), rows), dtype=np.uint64)
+    max_nodes = max(m.tree_n_nodes.max(), 1)
+    keys = np.empty(((max_nodes + 63) >> 6, rows), dtype=np.uint64)
     n_slots = 1
     while n_slots < 2 * rows:
         n_slots *= 2
     slots = np.empty(n_slots, dtype=np.int64)
     group = np.empty(rows, dtype=np.int64)
     first = np.empty(rows, dtype=np.int64)
-    values = np.empty((rows, max(m.tree_n_features.max(), 1)))
+    went_left = np.empty((max_nodes, rows), dtype=np.uint8)
+    pattern = np.empty(rows, dtype=np.int32)
+    acc = np.empty((max(m.tree_n_features.max(), 1), rows))  # [tree feature, group]
     scratch = np.empty((3, m.gl_nodes.shape[0] + 1))
+    phi = np.zeros((n_features, rows))  # feature-major: the per-tree additions are contiguous
     for t in range(m.tree_n_nodes.size):
-        if m.tree_n_nodes[t] == 0:
+        n_nodes = m.tree_n_nodes[t]
+        if n_nodes == 0:
             continue  # a single leaf: only the expected value
         _tree_keys(columns, m, t, keys)
-        n_words = (m.tree_n_nodes[t] + 63) >> 6
-        n_groups = _group_rows(keys, n_words, rows, slots, group, first)
-        for g in range(n_groups):
-            _tree_contributions(m, t, keys, first[g], values[g], scratch)
-        features = m.tree_features[
-            m.tree_feature_start[t] : m.tree_feature_start[t] + m.tree_n_features[t]
-        ]
-        for r in range(rows):
-            contribution = values[group[r]]
-            for k in range(features.size):
-                out[r, features[k]] += contribution[k]
+        n_groups = _group_rows(keys, (n_nodes + 63) >> 6, rows, slots, group, first)
+        _group_decisions(keys, n_nodes, first, n_groups, went_left)
+        n_tree_features = m.tree_n_features[t]
+        acc[:n_tree_features, :n_groups] = 0.0
+        for leaf in range(m.tree_leaf_start[t], m.tree_leaf_start[t] + m.tree_n_leaves[t]):
+            if m.leaf_table_start[leaf] >= 0:
+                _tabulated_leaf(m, leaf, went_left, n_groups, pattern, acc)
+            else:
+                for g in range(n_groups):
+                    _direct_leaf(m, leaf, went_left, g, acc, scratch)
+        for k in range(n_tree_features):
+            contribution = acc[k]
+            target = phi[m.tree_features[m.tree_feature_start[t] + k]]
+            for r in range(rows):
+                target[r] += contribution[group[r]]
+    out[:, :n_features] = phi.T
 
 
 @njit(cache=True, parallel=True)
-def _explain(X: np.ndarray, m: _Model, chunk_rows: int, out: np.ndarray) -> None:
+def _explain(X: np.ndarray, m: _Model, n_chunks: int, out: np.ndarray) -> None:
     """Chunks of rows in parallel; each row belongs to one chunk, so one thread writes it."""
-    n_chunks = (X.shape[0] + chunk_rows - 1) // chunk_rows
+    chunk_rows = (X.shape[0] + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
         start = c * chunk_rows
         stop = min(start + chunk_rows, X.shape[0])
-        _explain_chunk(X[start:stop], m, out[start:stop])
+        if start < stop:
+            _explain_chunk(X[start:stop], m, out[start:stop])
 
 
 # --- building the flattened model from LightGBM's dump ------------------------------------------
@@ -387,6 +404,8 @@ def _check_model(model: dict[str, Any]) -> None:
             f"{model.get('num_class')} classes / {model.get('num_tree_per_iteration')} trees per "
             "iteration: only models with one raw output are supported"
         )
+    if len(model["feature_names"]) != int(model["max_feature_idx"]) + 1:
+        raise UnsupportedModel("feature_names do not match max_feature_idx")
     if model.get("average_output", False):
         raise UnsupportedModel("averaged output (boosting=rf): only summed trees are supported")
 
@@ -472,7 +491,7 @@ class _Builder:
         if node["decision_type"] != "<=":
             raise UnsupportedModel(f"decision type {node['decision_type']!r}")
         threshold = float(node["threshold"])
-        if abs(threshold) >= _DUMPED_INF:  # the dump writes +-inf (splits of NaN vs the rest) so
+        if abs(threshold) >= _DUMPED_INF:  # dump_model() clips +-inf (NaN-vs-rest splits)
             threshold = np.copysign(np.inf, threshold)
         missing = node["missing_type"]
         default_left = bool(node["default_left"])
@@ -517,7 +536,7 @@ class _Builder:
         for feature, slot in slot_of.items():
             c["slot_feature"].append(local[feature])
             c["slot_cover"].append(covers[slot])
-            c["slot_ratio"].append((1.0 - covers[slot]) / covers[slot])
+            c["slot_coef"].append((-1.0, (1.0 - covers[slot]) / covers[slot]))
         self.leaf_covers.append(covers)
         self.paths += len(path)
         self.slots += len(covers)
@@ -563,10 +582,14 @@ class _Builder:
             if name in ("leaf_table_start", "tables", "gl_nodes", "gl_weights", "cat_words"):
                 continue
             values = self.columns[name]
-            if name in ("node_threshold", "leaf_value", "slot_cover", "slot_ratio"):
+            if name in ("node_threshold", "leaf_value", "slot_cover"):
                 arrays[name] = np.asarray(values, dtype=np.float64)
-            elif name in ("node_nan_left", "node_zero_left", "path_left"):
+            elif name == "slot_coef":
+                arrays[name] = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+            elif name in ("node_nan_left", "node_zero_left"):
                 arrays[name] = np.asarray(values, dtype=np.uint64)
+            elif name == "path_left":
+                arrays[name] = np.asarray(values, dtype=np.uint8)
             else:
                 arrays[name] = np.asarray(values, dtype=np.int64)
         return _Model(
@@ -586,6 +609,12 @@ def _count(node: dict[str, Any]) -> int:
             "a node without training rows (zero or missing count): its cover is undefined"
         )
     return int(count)
+
+
+def _chunks(rows: int, threads: int) -> int:
+    """At most CHUNK_ROWS rows a chunk, and a multiple of the thread count (prange hands each
+    thread an equal run of chunks). The values do not depend on it."""
+    return math.ceil(max(math.ceil(rows / CHUNK_ROWS), 1) / threads) * threads
 
 
 # --- the public object --------------------------------------------------------------------------
@@ -625,19 +654,19 @@ class TreeShapKernel:
         ``num_iteration`` as in ``Booster.predict``: None means the best iteration if early
         stopping recorded one, else all; <= 0 means all. Raises ``UnsupportedModel``."""
         start = time.perf_counter()
-        dump = booster.dump_model(num_iteration=num_iteration)
-        return cls.from_dump(dump, max_table_bytes=max_table_bytes, started=start)
+        kernel = cls.from_dump(
+            booster.dump_model(num_iteration=num_iteration), max_table_bytes=max_table_bytes
+        )
+        seconds = time.perf_counter() - start  # dump_model included: it is part of the cost
+        kernel.stats = replace(kernel.stats, precompute_seconds=seconds)
+        return kernel
 
     @classmethod
     def from_dump(
-        cls,
-        model: dict[str, Any],
-        *,
-        max_table_bytes: int = DEFAULT_TABLE_BYTES,
-        started: float | None = None,
+        cls, model: dict[str, Any], *, max_table_bytes: int = DEFAULT_TABLE_BYTES
     ) -> TreeShapKernel:
         """The kernel for a ``Booster.dump_model()`` dict (every tree in it)."""
-        start = time.perf_counter() if started is None else started
+        start = time.perf_counter()
         _check_model(model)
         builder = _Builder()
         for tree in model["tree_info"]:
@@ -657,10 +686,7 @@ class TreeShapKernel:
             bytes=sum(array.nbytes for array in flat),
             precompute_seconds=time.perf_counter() - start,
         )
-        names = list(model["feature_names"])
-        if len(names) != int(model["max_feature_idx"]) + 1:
-            raise UnsupportedModel("feature names do not match max_feature_idx")
-        return cls(flat, builder.expected_value, names, stats)
+        return cls(flat, builder.expected_value, list(model["feature_names"]), stats)
 
     def shap_values(self, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
         """SHAP values of the raw score: (rows, n_features + 1), the last column the expected
@@ -678,7 +704,8 @@ class TreeShapKernel:
             previous = numba.get_num_threads()
             numba.set_num_threads(num_threads or previous)
             try:
-                _explain(X, self._model, CHUNK_ROWS, out)
+                with _LOCK:
+                    _explain(X, self._model, _chunks(X.shape[0], numba.get_num_threads()), out)
             finally:
                 numba.set_num_threads(previous)
         out[:, -1] = self.expected_value
