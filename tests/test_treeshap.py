@@ -44,8 +44,8 @@ def _data(rng: np.random.Generator, n: int, n_numeric: int, categories: list[int
 
 def _awkward_rows(model: lgb.Booster, X: np.ndarray, n_numeric: int) -> np.ndarray:
     """Rows holding the values LightGBM routes by special rules: split thresholds themselves and
-    the next float up, 0, -0, |x| <= 1e-35, NaN, and for categoricals negative, fractional,
-    unseen, NaN and huge codes."""
+    the next float up, 0, -0, |x| <= 1e-35, NaN, +-inf, and for categoricals negative,
+    fractional, unseen, NaN and huge codes."""
     thresholds: dict[int, list[float]] = {}
 
     def walk(node: dict) -> None:
@@ -59,8 +59,8 @@ def _awkward_rows(model: lgb.Booster, X: np.ndarray, n_numeric: int) -> np.ndarr
         walk(tree["tree_structure"])
     rng = np.random.default_rng(7)
     rows = X[rng.integers(0, len(X), size=200)].copy()
-    numeric = [0.0, -0.0, 1e-36, -1e-36, 1e-35, 2e-35, np.nan]
-    categorical = [np.nan, -1.0, -0.5, 0.4, 2.7, 64.0, 70.0, 1000.0, 1e10, -1e10]
+    numeric = [0.0, -0.0, 1e-36, -1e-36, 1e-35, 2e-35, np.nan, np.inf, -np.inf]
+    categorical = [np.nan, -1.0, -0.5, 0.4, 2.7, 64.0, 70.0, 1000.0, 1e10, -1e10, np.inf]
     for i, row in enumerate(rows):
         for j in range(X.shape[1]):
             if rng.random() < 0.5:
@@ -181,6 +181,8 @@ def test_same_bits_for_any_thread_count_chunk_size_and_table_budget(wide_model, 
     kernel = TreeShapKernel.from_booster(model)
     one = kernel.shap_values(X, num_threads=1)
     assert np.array_equal(one, kernel.shap_values(X, num_threads=2))
+    assert np.array_equal(one[5:9], kernel.shap_values(X[5:9]))  # rows alone, with no others
+    assert np.array_equal(one, kernel.shap_values(np.asfortranarray(X)))
     monkeypatch.setattr(treeshap, "CHUNK_ROWS", 7)
     assert np.array_equal(one, kernel.shap_values(X, num_threads=2))
     # without tables (every leaf per key) the numbers agree to rounding, not bit for bit
