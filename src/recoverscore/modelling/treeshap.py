@@ -310,7 +310,10 @@ def _direct_leaf(
 def _explain_chunk(X: np.ndarray, m: _Model, out: np.ndarray) -> None:
     """out[:, :n_features] = every tree's SHAP values for the rows of X, trees in model order."""
     rows, n_features = X.shape
-    columns = np.ascontiguousarray(X.T)  # a split reads one feature for every row
+    columns = np.empty((n_features, rows))  # a split reads one feature for every row
+    for r in range(rows):  # explicit loops here and below: array expressions compile slowly
+        for f in range(n_features):
+            columns[f, r] = X[r, f]
     max_nodes = max(m.tree_n_nodes.max(), 1)
     keys = np.empty(((max_nodes + 63) >> 6, rows), dtype=np.uint64)
     n_slots = 1
@@ -332,7 +335,8 @@ def _explain_chunk(X: np.ndarray, m: _Model, out: np.ndarray) -> None:
         n_groups = _group_rows(keys, (n_nodes + 63) >> 6, rows, slots, group, first)
         _group_decisions(keys, n_nodes, first, n_groups, went_left)
         n_tree_features = m.tree_n_features[t]
-        acc[:n_tree_features, :n_groups] = 0.0
+        for k in range(n_tree_features):
+            acc[k, :n_groups] = 0.0
         for leaf in range(m.tree_leaf_start[t], m.tree_leaf_start[t] + m.tree_n_leaves[t]):
             if m.leaf_table_start[leaf] >= 0:
                 _tabulated_leaf(m, leaf, went_left, n_groups, pattern, acc)
@@ -344,7 +348,9 @@ def _explain_chunk(X: np.ndarray, m: _Model, out: np.ndarray) -> None:
             target = phi[m.tree_features[m.tree_feature_start[t] + k]]
             for r in range(rows):
                 target[r] += contribution[group[r]]
-    out[:, :n_features] = phi.T
+    for r in range(rows):
+        for f in range(n_features):
+            out[r, f] = phi[f, r]
 
 
 @njit(cache=True, parallel=True)
