@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import lightgbm as lgb
 import numba
 import numpy as np
@@ -265,6 +267,11 @@ def test_a_matrix_of_the_wrong_shape_is_a_clear_error(small_model, shape):
     kernel = TreeShapKernel.from_booster(small_model)
     with pytest.raises(ValueError, match="3 columns"):
         kernel.shap_values(np.zeros(shape))
+
+
+def test_the_kernel_is_never_pickled(small_model):
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(TreeShapKernel.from_booster(small_model))
 
 
 def test_no_rows_give_no_values(small_model):

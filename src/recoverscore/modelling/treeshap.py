@@ -694,6 +694,11 @@ class TreeShapKernel:
         )
         return cls(flat, builder.expected_value, list(model["feature_names"]), stats)
 
+    def __reduce__(self) -> tuple:
+        """Refuse to be pickled (or deep-copied): the tables are a per-process cache of the
+        booster, to be rebuilt where the booster is loaded, never shipped or saved."""
+        raise TypeError("a TreeShapKernel is not pickled: build it with from_booster where needed")
+
     def shap_values(self, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
         """SHAP values of the raw score: (rows, n_features + 1), the last column the expected
         value, as ``pred_contrib``. ``X`` as LightGBM predicts from: float64 rows (converted if
