@@ -62,7 +62,7 @@ magnitude are read as exactly 0 (the dense row parser drops them)."""
 
 MAX_TABLE_FEATURES = 16
 """Leaves with more distinct path features are evaluated per key, not tabulated (2^16 numbers
-is 512 KiB per leaf: beyond that a lookup costs a cache miss anyway)."""
+is 512 KiB per leaf: beyond that a lookup costs a cache miss anyway). Patterns are int32: < 31."""
 
 DEFAULT_TABLE_BYTES = 256 * 2**20
 """Memory budget for the leaf tables; leaves with the fewest path features are tabulated first."""
