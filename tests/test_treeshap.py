@@ -91,7 +91,7 @@ def _assert_matches(model: lgb.Booster, kernel: TreeShapKernel, X: np.ndarray, *
 
 
 @settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
