@@ -33,10 +33,7 @@ TIER = "mediation"
 
 
 def _train(history, leaves: int) -> RecoveryModel:
-    config = load_train_config()
-    lightgbm = config.model.lightgbm.model_copy(update={"num_leaves": leaves})
-    model_config = config.model.model_copy(update={"lightgbm": lightgbm})
-    model = RecoveryModel(config.features.transformer(), "given_tier", model_config)
+    model = load_train_config().estimator().set_params(kind="lightgbm", num_leaves=leaves)
     return model.fit(history, history["recovered"].to_numpy(int))
 
 

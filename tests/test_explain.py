@@ -398,3 +398,21 @@ def test_chinese_waterfall_labels(model, history, tmp_path):
     fig = waterfall_figure(model, history.iloc[[3]], "litigation", language="zh")
     _saves_png(fig, tmp_path / "zh.png")
     assert any(CJK.search(t) for t in _texts_of(fig))
+
+
+def test_the_kernel_gives_lightgbms_reasons(model, history):
+    """The fast TreeSHAP kernel and LightGBM's pred_contrib give the same reasons, row for row."""
+    frame = pd.concat([history] * 3, ignore_index=True)
+    tiers = np.random.default_rng(4).choice(TIERS, len(frame))
+    fast = _reasons(model, frame, tiers, k=3)
+    assert model.explainer == "recoverscore TreeSHAP kernel"
+    features = model.features_.transform(frame)
+    names, kernel_values = model.contributions(features, tiers)
+    design = model._as_matrix(model._design(frame, tiers))
+    lightgbm = model.booster_.predict(
+        design, pred_contrib=True, num_iteration=model.best_iteration_
+    )
+    np.testing.assert_allclose(kernel_values, lightgbm, rtol=0, atol=1e-9)
+    given = pd.DataFrame(lightgbm, index=frame.index, columns=[*names, BASE_VALUE])
+    slow = reasons(model, features, tiers, k=3, shap_values=given)
+    pd.testing.assert_frame_equal(fast, slow)

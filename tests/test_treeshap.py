@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.modelling import treeshap
-from recoverscore.modelling.model import RecoveryModel, load_train_config
+from recoverscore.modelling.model import load_train_config
 from recoverscore.modelling.treeshap import TreeShapKernel, UnsupportedModel
 
 AS_OF = "2026-06-30"
@@ -238,9 +238,7 @@ def test_num_iteration_none_means_the_best_iteration():
 
 
 def test_the_project_recovery_model():
-    config = load_train_config()
-    model_config = config.model.model_copy(update={"num_threads": 1})
-    model = RecoveryModel(config.features.transformer(), "given_tier", model_config)
+    model = load_train_config().estimator().set_params(kind="lightgbm", num_threads=1)
     history = generate_frame(4000, seed=1, as_of=AS_OF)
     model.fit(history, history["recovered"].to_numpy(int))
     booster, rounds = model.booster_, model.best_iteration_

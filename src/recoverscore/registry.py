@@ -582,6 +582,7 @@ def log_scoring(
         "as_of": decision_dates_text(stats),
         "overrides": ";".join(scorer.package.overrides.values()) or "none",
         "experiment": getattr(scorer.package.policy.experiment, "name", "none"),
+        "explainer": scorer.package.model.explainer if scorer.options.explain else "none",
         "engine": engine,
     }
     return _log_run(

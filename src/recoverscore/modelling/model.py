@@ -44,6 +44,7 @@ from recoverscore.modelling.calibration import (
 )
 from recoverscore.modelling.features import STANDARD_FEATURES, DebtorFeatures
 from recoverscore.modelling.scorecard import ScorecardModel
+from recoverscore.modelling.treeshap import TreeShapKernel, UnsupportedModel
 
 TIER_FEATURE = "tier"
 KINDS = ("auto", "lightgbm", "scorecard")
@@ -557,10 +558,44 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         design = self._design(None, tier, features)
         if len(design) == 0:
             return list(design.columns), np.empty((0, design.shape[1] + 1))
+        matrix = self._as_matrix(design)
+        kernel = self._kernel()
+        if kernel is not None:
+            return list(design.columns), kernel.shap_values(matrix, self.num_threads)
         values = self.booster_.predict(
-            self._as_matrix(design), pred_contrib=True, num_iteration=self.best_iteration_
+            matrix, pred_contrib=True, num_iteration=self.best_iteration_
         )
         return list(design.columns), np.asarray(values, dtype=float)
+
+    def _kernel(self) -> TreeShapKernel | None:
+        """The fast TreeSHAP kernel of this booster, built once and kept on the model (never
+        saved or pickled), or ``None`` where it cannot be exact (then ``pred_contrib``)."""
+        if "_shap_kernel" not in self.__dict__:
+            try:
+                self._shap_kernel = TreeShapKernel.from_booster(
+                    self.booster_, num_iteration=self.best_iteration_
+                )
+                self._explainer = "recoverscore TreeSHAP kernel"
+            except UnsupportedModel as error:
+                self._shap_kernel = None
+                self._explainer = f"LightGBM pred_contrib ({error.reason})"
+        return self._shap_kernel
+
+    @property
+    def explainer(self) -> str:
+        """What computes this model's SHAP values: the kernel, or why LightGBM's own."""
+        check_is_fitted(self, "kind_")
+        if self.kind_ == "scorecard":
+            return "scorecard points"
+        self._kernel()
+        return self._explainer
+
+    def __getstate__(self) -> dict:
+        """Pickled (e.g. sent to Dask workers) without the kernel: each process builds its own."""
+        state = super().__getstate__()
+        state.pop("_shap_kernel", None)
+        state.pop("_explainer", None)
+        return state
 
     # -- X in, like any scikit-learn classifier --
 

@@ -276,6 +276,7 @@ def drift_report(table: pd.DataFrame, stats: dict, scorer: Scorer) -> dict:
 
     return {
         "model_version": scorer.label,
+        "explainer": scorer.package.model.explainer if scorer.options.explain else None,
         "as_of": decision_dates_text(stats),
         "rows_scored": stats["scored"],
         "warn_above": drift.WARN_PSI,
