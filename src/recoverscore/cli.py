@@ -290,12 +290,23 @@ _SHORT_HEADERS = {
 }
 
 
+ESTIMATOR_NAMES = {
+    "logged": "logged policy",
+    "ips": "IPS",
+    "snips": "SNIPS",
+    "dm": "DM",
+    "dr": "DR",
+}
+
+
 def _money(value: float) -> str:
     return _cell(value, False)
 
 
 def _off_policy_table(evaluation, reward: str = "net_recovery") -> Table:
     """Per policy: each estimator's value with its interval, or why there is none."""
+    from recoverscore.strategy.offpolicy import ESTIMATOR_NAMES
+
     frame = evaluation.table[evaluation.table["reward"] == reward]
     net = reward == "net_recovery"
     unit = "net recovery per 1,000 debtors, CNY" if net else "recovery rate"
@@ -315,7 +326,7 @@ def _off_policy_table(evaluation, reward: str = "net_recovery") -> Table:
             estimate, interval = show(row.estimate), f"{show(row.ci_low)} to {show(row.ci_high)}"
         ess = "" if row.estimator in ("logged", "dm") else f"{row.ess:,.0f}"
         extra = [show(row.truth)] if truth else []
-        table.add_row(row.policy, row.estimator.upper(), estimate, interval, ess, *extra)
+        table.add_row(row.policy, ESTIMATOR_NAMES[row.estimator], estimate, interval, ess, *extra)
     return table
 
 
