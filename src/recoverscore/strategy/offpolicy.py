@@ -440,7 +440,13 @@ def evaluate_policy(
     )
 
 
-ESTIMATOR_NAMES = {"logged": "logged policy", "ips": "IPS", "snips": "SNIPS", "dm": "DM", "dr": "DR"}
+ESTIMATOR_NAMES = {
+    "logged": "logged policy",
+    "ips": "IPS",
+    "snips": "SNIPS",
+    "dm": "DM",
+    "dr": "DR",
+}
 
 
 def describe(result: pd.DataFrame) -> list[str]:
