@@ -103,12 +103,15 @@ def generate_command(
     seed: int = typer.Option(0, "--seed", help="Random seed: fixes the data."),
     as_of: str = typer.Option("2026-06-30", "--as-of", help="Decision date, YYYY-MM-DD."),
     config: Path | None = typer.Option(None, "--config", help="World config YAML."),
+    id_prefix: str = typer.Option(
+        "D", "--id-prefix", help="Ids are this and a row number (another month: another prefix)."
+    ),
 ) -> None:
     """Generate a synthetic labelled portfolio with the true recovery probability per tier."""
     try:
         table_format(out_path)
         world = load_synthetic_config(config)
-        chunks = generate(rows, seed, _date(as_of, "--as-of"), world)
+        chunks = generate(rows, seed, _date(as_of, "--as-of"), world, id_prefix=id_prefix)
         with Progress(
             TextColumn("generating"),
             BarColumn(),

@@ -133,23 +133,28 @@ REJECT_COLUMNS = ["row", "failed_checks"]
 # --- reading the inputs --------------------------------------------------------------------------
 
 
-def check_scored(frame: pd.DataFrame, name: str = "the scored file") -> pd.DataFrame:
-    """A scored file's rows, typed, with the columns the backtest reads; bad ones are an error.
+def check_scored(
+    frame: pd.DataFrame,
+    name: str = "the scored file",
+    columns: Sequence[str] = SCORED_COLUMNS,
+) -> pd.DataFrame:
+    """A scored file's rows, typed: its id (the first column), ``columns`` (by default what the
+    backtest reads) and the experiment columns it has; bad ones are an error.
 
-    The id is the first column. A scored file is recoverscore's own output, so a row that
-    breaks its contract means the file is not what it seems, and stops the backtest in one line.
+    A scored file is recoverscore's own output, so a row that breaks its contract means the
+    file is not what it seems, and stops the work in one line.
     """
     if frame.shape[1] == 0:
         raise RecoverscoreError(f"{name} has no columns: not a scored file")
     id_column = str(frame.columns[0])
-    missing = [c for c in SCORED_COLUMNS if c not in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise RecoverscoreError(
             f"{name} is not a scored file: it lacks {', '.join(missing)} "
             f"(its id column is taken to be its first, {id_column!r})"
         )
     scored = as_schema(Scored)
-    schema = with_id_column(Scored, id_column, ["debtor_id", *SCORED_COLUMNS])
+    schema = with_id_column(Scored, id_column, ["debtor_id", *columns])
     for column in EXPERIMENT_COLUMNS:
         if column in frame.columns:
             schema = schema.add_columns(
@@ -215,7 +220,7 @@ def join_outcomes(
     scorings = _latest_first(runs, id_column)
     kept = [id_column, *(c for c in Outcomes.to_schema().columns if c != "debtor_id")]
     valid = report.valid.reindex(columns=[c for c in kept if c in report.valid.columns])
-    valid = valid.rename_axis("row").reset_index().astype({id_column: "string"})
+    valid = valid.rename_axis("row").reset_index().astype({id_column: object})
     matched = pd.merge_asof(
         valid.sort_values("outcome_date", kind="stable"),
         scorings.sort_values("as_of", kind="stable"),
@@ -269,7 +274,7 @@ def _latest_first(runs: list[pd.DataFrame], id_column: str) -> pd.DataFrame:
         for k, run in enumerate(runs)
     ]
     every = pd.concat(frames, ignore_index=True)
-    every[id_column] = every[id_column].astype("string")
+    every[id_column] = every[id_column].astype(object)  # hashed lookups (Arrow's isin loops)
     every = every.sort_values([id_column, "as_of", "run"], kind="stable")
     return every.drop_duplicates([id_column, "as_of"], keep="last").reset_index(drop=True)
 

@@ -194,7 +194,7 @@ def simulate_outcomes(
     """
     config = config or load_synthetic_config()
     costs = costs or load_costs()
-    scored = check_scored(scored, "the scored file")
+    scored = check_scored(scored, "the scored file", ("as_of", "recommended_tier"))
     id_column = str(scored.columns[0])
     world = _check_world(world, id_column)
     worked = scored["recommended_tier"].notna().to_numpy()
