@@ -127,7 +127,6 @@ COMPARISON_COLUMNS = [
     "boot_ci_low",
     "boot_ci_high",
 ]
-REJECT_COLUMNS = ["row", "failed_checks"]
 
 
 # --- reading the inputs --------------------------------------------------------------------------
