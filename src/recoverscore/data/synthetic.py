@@ -31,7 +31,8 @@ The generating story, one debt at a time (all parameters in ``configs/synthetic.
    exact under the whole design; ``record_propensity: false`` leaves it out of the history, as
    in most real collection files. The outcome is drawn from that tier's true probability; a
    recovery returns a Beta-distributed share of the principal; costs follow the court-fee
-   schedule and commission rules in ``configs/costs.yaml``.
+   schedule and commission rules in ``configs/costs.yaml``. ``draw_outcomes`` is that draw,
+   also used for the outcomes of scored debts in the synthetic loop (``scoring.simulate``).
 
 Generation runs in fixed-size chunks, each with its own random stream derived from the seed, so
 a seed fixes the data whatever the total size, and memory stays flat for any number of rows.

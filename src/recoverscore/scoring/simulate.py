@@ -10,9 +10,9 @@ name (the same debt, the same cell, on every run), each cell with its own tiers 
 choices, e.g. another policy's scored file or, in a benchmark, the oracle's) or, for an
 exploration cell, a tier drawn uniformly among the tiers the guardrails allow. It records the
 probability that each debt got its tier under the whole design, which is what the next
-training's logging policy and the off-policy estimators read as ``propensity``. Scoring-time
-cells (an ``experiment`` in the scoring options) assign cells the same way inside the pipeline;
-this function serves simulations that need strategies scoring cannot run, such as the oracle's.
+training's logging policy and the off-policy estimators read as ``propensity``. Scoring with
+an experiment assigns cells inside the pipeline; this function serves simulations whose
+strategies scoring cannot run, such as the oracle's, and designs tried on already-scored files.
 """
 
 from __future__ import annotations
