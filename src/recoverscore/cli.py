@@ -41,6 +41,7 @@ class SchemaChoice(StrEnum):
     portfolio = "portfolio"
     history = "history"
     synthetic = "synthetic"
+    outcomes = "outcomes"
 
 
 class PolicyChoice(StrEnum):
@@ -64,6 +65,7 @@ SCHEMAS = {
     SchemaChoice.portfolio: schemas.Portfolio,
     SchemaChoice.history: schemas.History,
     SchemaChoice.synthetic: schemas.SyntheticHistory,
+    SchemaChoice.outcomes: schemas.Outcomes,
 }
 DOCUMENTED = {**{c.value: m for c, m in SCHEMAS.items()}, "scored": schemas.Scored}
 
@@ -85,6 +87,8 @@ def _date(value: str | None, option: str) -> pd.Timestamp | None:
 
 def _detect(frame: pd.DataFrame) -> SchemaChoice:
     """The richest schema whose distinguishing columns the file has."""
+    if "outcome_date" in frame.columns:
+        return SchemaChoice.outcomes
     if schemas.true_probability_column(schemas.TIERS[0]) in frame.columns:
         return SchemaChoice.synthetic
     if "given_tier" in frame.columns:
@@ -99,12 +103,15 @@ def generate_command(
     seed: int = typer.Option(0, "--seed", help="Random seed: fixes the data."),
     as_of: str = typer.Option("2026-06-30", "--as-of", help="Decision date, YYYY-MM-DD."),
     config: Path | None = typer.Option(None, "--config", help="World config YAML."),
+    id_prefix: str = typer.Option(
+        "D", "--id-prefix", help="Ids are this and a row number (another month: another prefix)."
+    ),
 ) -> None:
     """Generate a synthetic labelled portfolio with the true recovery probability per tier."""
     try:
         table_format(out_path)
         world = load_synthetic_config(config)
-        chunks = generate(rows, seed, _date(as_of, "--as-of"), world)
+        chunks = generate(rows, seed, _date(as_of, "--as-of"), world, id_prefix=id_prefix)
         with Progress(
             TextColumn("generating"),
             BarColumn(),
@@ -148,7 +155,8 @@ def validate_command(
         help="Check against this model's own input contract (a package folder, champion, ...).",
     ),
 ) -> None:
-    """Check a file against the portfolio, history or synthetic-history contract, or a model's."""
+    """Check a file against the portfolio, history, synthetic-history or outcomes contract, or
+    a model's."""
     try:
         frame = read_table(path)
         snapshot = _date(as_of, "--as-of") or pd.Timestamp.today().normalize()
@@ -213,7 +221,7 @@ def describe_command(
     try:
         frame = read_table(path)
         choice = _detect(frame)
-        if choice is SchemaChoice.portfolio:
+        if choice in (SchemaChoice.portfolio, SchemaChoice.outcomes):
             raise RecoverscoreError(f"{path} has no given_tier column: not a labelled history")
         report = schemas.validate(frame, SCHEMAS[choice])
         if not report.is_valid:
@@ -481,6 +489,292 @@ def evaluate_policy_command(
     if run_id is not None:
         line += f"; MLflow run {run_id}"
     out.print(line, highlight=False, soft_wrap=True)
+
+
+def _text_table(frame: pd.DataFrame, title: str, index_name: str) -> Table:
+    """A table of already formatted text cells."""
+    table = Table(index_name, *frame.columns, title=title)
+    for label, row in frame.iterrows():
+        table.add_row(str(label), *(str(v) for v in row))
+    return table
+
+
+def _with_interval(value: float, low: float, high: float, show) -> str:
+    if pd.isna(value):
+        return ""
+    return show(value) if pd.isna(low) else f"{show(value)} ({show(low)} to {show(high)})"
+
+
+def _backtest_tables(result) -> list[Table]:
+    """The join counts, quality beside training, and the tables by tier, decile and cell."""
+    from recoverscore.strategy.comparison import TIER_NAMES
+
+    counts, rate = result.counts, "{:.3f}".format
+    join = pd.DataFrame(
+        {
+            "matched": [f"{counts['matched']:,}"],
+            "rejected": [f"{counts['rejected']:,}"],
+            "scored debts": [f"{counts['scored_debts']:,} in {counts['runs']} file(s)"],
+            "scored in several runs": [f"{counts['scored_in_several_runs']:,}"],
+            "still open": [f"{counts['scored_without_outcome']:,}"],
+        },
+        index=[f"{counts['outcomes_in']:,}"],
+    )
+    quality = result.quality.map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    tiers = result.by_tier
+    by_tier = pd.DataFrame(
+        {
+            "debts": tiers["debts"].map("{:,}".format),
+            "realised (95%)": [
+                _with_interval(r.realised_rate, r.rate_ci_low, r.rate_ci_high, rate)
+                for r in tiers.itertuples()
+            ],
+            "predicted": tiers["predicted_rate"].map(rate),
+            "z": tiers["z"].map("{:+.1f}".format),
+            "p-value": tiers["p_value"].map("{:.2g}".format),
+            "net per debt": tiers["realised_net_per_debt"].map(_money),
+            "expected": tiers["expected_net_per_debt"].map(_money),
+        },
+        index=tiers.index,
+    ).rename(index=TIER_NAMES)
+    deciles = result.by_decile
+    by_decile = pd.DataFrame(
+        {
+            "debts": deciles["debts"].map("{:,}".format),
+            "predicted": deciles["predicted_rate"].map(rate),
+            "realised": deciles["realised_rate"].map(rate),
+            "z": deciles["z"].map("{:+.1f}".format),
+        },
+        index=deciles.index,
+    )
+    test = result.calibration
+    tables = [
+        _text_table(join, "outcomes joined to the scored runs", "outcomes"),
+        _text_table(quality.rename(columns={"realised": "on outcomes"}), "model quality", "metric"),
+        _text_table(by_tier, "recovery by tier worked: realised vs predicted", "tier"),
+        _text_table(
+            by_decile,
+            f"by score decile, 1 = highest (chi-square {test.statistic:.1f} on {test.df}, "
+            f"p = {test.p_value:.2g})",
+            "decile",
+        ),
+    ]
+    if not result.by_cell.empty:
+        cells = result.by_cell
+        by_cell = pd.DataFrame(
+            {
+                "debts": cells["debts"].map("{:,}".format),
+                "share": cells["share"].map("{:.1%}".format),
+                "recovered": cells["realised_rate"].map(rate),
+                "net per debt, CNY (95%)": [
+                    _with_interval(r.net_per_debt, r.net_ci_low, r.net_ci_high, _money)
+                    for r in cells.itertuples()
+                ],
+                "expected": cells["expected_net_per_debt"].map(_money),
+            },
+            index=cells.index,
+        )
+        tables.append(_text_table(by_cell, "realised net recovery per debtor by cell", "cell"))
+    if not result.comparison.empty:
+        diff = result.comparison
+        comparison = pd.DataFrame(
+            {
+                "debts": diff["debts"].map("{:,}".format),
+                "difference (Welch 95%)": [
+                    _with_interval(r.difference, r.ci_low, r.ci_high, _money)
+                    for r in diff.itertuples()
+                ],
+                "lift": diff["lift"].map(lambda v: "" if pd.isna(v) else f"{v:+.1%}"),
+                "p-value": diff["p_value"].map(lambda v: "" if pd.isna(v) else f"{v:.2g}"),
+                "bootstrap 95%": [
+                    ""
+                    if pd.isna(r.boot_ci_low)
+                    else f"{_money(r.boot_ci_low)} to {_money(r.boot_ci_high)}"
+                    for r in diff.itertuples()
+                ],
+            },
+            index=diff.index,
+        )
+        tables.append(
+            _text_table(comparison, f"challenger cells against {result.champion}", "challenger")
+        )
+    return tables
+
+
+@app.command("backtest")
+def backtest_command(
+    scored: list[Path] = typer.Option(
+        ..., "--scored", help="A scored file; repeat for several runs, oldest first."
+    ),
+    outcomes: Path = typer.Option(
+        ..., "--outcomes", help="Realised outcomes (recoverscore schema outcomes)."
+    ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="The model that scored them, for its training figures (a package folder, "
+        "champion, a version...).",
+    ),
+    champion: str = typer.Option(
+        "champion", "--champion", help="The cell the other cells are compared with."
+    ),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="Write the outcome rows not used, with reasons (.csv/.parquet)."
+    ),
+    alpha: float = typer.Option(
+        0.01, "--alpha", min=0.0, max=1.0, help="Warn when a departure's p-value is below this."
+    ),
+    tolerance: float = typer.Option(
+        0.02, "--tolerance", min=0.0, max=1.0, help="...and its recovery-rate gap at least this."
+    ),
+    resamples: int = typer.Option(
+        1000, "--resamples", min=0, help="Bootstrap resamples beside Welch's interval (0: none)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Fixes the bootstrap."),
+    track: bool = typer.Option(True, "--track/--no-track", help="Log the backtest to MLflow."),
+) -> None:
+    """Realised outcomes against the model: by tier, decile and experiment cell."""
+    from recoverscore import registry
+    from recoverscore.scoring.backtest import run_backtest
+
+    try:
+        if track:
+            registry.connect()
+        loaded = registry.load_package(model) if model is not None else None
+        frames = [read_table(path) for path in scored]
+        with err.status("joining the outcomes and testing"):
+            result = run_backtest(
+                frames,
+                read_table(outcomes),
+                package=None if loaded is None else loaded.package,
+                version=None if loaded is None else loaded.version,
+                names=[str(path) for path in scored],
+                champion=champion,
+                alpha=alpha,
+                tolerance=tolerance,
+                resamples=resamples,
+                seed=seed,
+            )
+        if rejects is not None and len(result.joined.rejects):
+            write_chunks([result.joined.rejects], rejects)
+        settings = {"alpha": alpha, "tolerance": tolerance, "resamples": resamples}
+        run_id = registry.log_backtest(result, loaded, settings) if track else None
+    except RecoverscoreError as error:
+        _fail(str(error))
+    for table in _backtest_tables(result):
+        out.print(table)
+    for text in result.warnings:
+        err.print(f"[bold yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+    for text in result.notes:
+        out.print(f"note: {text}", highlight=False, soft_wrap=True)
+    counts = result.counts
+    line = (
+        f"backtested {counts['matched']:,} of {counts['outcomes_in']:,} outcomes against model "
+        f"{', '.join(result.model_versions)}"
+    )
+    if counts["rejected"]:
+        line += f"; {counts['rejected']:,} rejected" + (f" -> {rejects}" if rejects else "")
+    if run_id is not None:
+        line += f"; MLflow run {run_id}"
+    out.print(line, highlight=False, soft_wrap=True)
+    if counts["rejected"]:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command("simulate-outcomes")
+def simulate_outcomes_command(
+    scored: Path = typer.Option(..., "--scored", help="A scored file of the world's debts."),
+    world: Path = typer.Option(
+        ..., "--world", help="The synthetic file the portfolio came from (with p_true_<tier>)."
+    ),
+    out_path: Path = typer.Option(..., "--out", help="Outcomes file to write (.csv/.parquet)."),
+    history_out: Path | None = typer.Option(
+        None, "--history-out", help="Also write the debts as history rows for retraining."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Fixes the draws."),
+    config: Path | None = typer.Option(None, "--config", help="World config YAML."),
+) -> None:
+    """Draw outcomes of scored synthetic debts from the truth of the tier each was given."""
+    from recoverscore.scoring.simulate import simulate_outcomes
+
+    try:
+        table_format(out_path)
+        if history_out is not None:
+            table_format(history_out)
+        simulated = simulate_outcomes(
+            read_table(scored),
+            read_table(world),
+            seed=seed,
+            config=load_synthetic_config(config),
+        )
+        write_chunks([simulated.outcomes], out_path)
+        if history_out is not None:
+            write_chunks([simulated.history], history_out)
+    except RecoverscoreError as error:
+        _fail(str(error))
+    drawn = simulated.outcomes
+    net = (drawn["amount_recovered"] - drawn["costs"]).mean()
+    line = (
+        f"drew outcomes for {len(drawn):,} debts (recovered {drawn['recovered'].mean():.1%}, "
+        f"net {_money(net)} CNY per debt) -> {out_path}"
+    )
+    if simulated.unworked:
+        line += f"; {simulated.unworked:,} scored rows had no tier and were left out"
+    if history_out is not None:
+        line += f"; history rows -> {history_out}"
+    out.print(line, highlight=False, soft_wrap=True)
+
+
+@app.command("experiment-size")
+def experiment_size_command(
+    history: Path = typer.Option(
+        ..., "--history", help="A history or outcomes file: its realised net recovery's spread."
+    ),
+    lift: float = typer.Option(
+        0.05, "--lift", help="Relative lift in net recovery per debtor to detect (0.05 = 5%)."
+    ),
+    power: float = typer.Option(0.8, "--power", help="Chance of detecting it."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
+    monthly: int | None = typer.Option(
+        None, "--monthly", min=1, help="Debts a month entering the champion and challenger cells."
+    ),
+    share: float | None = typer.Option(
+        None,
+        "--share",
+        help="Challenger share of those debts (default: the smallest that fits "
+        "--months, else an even split).",
+    ),
+    months: float | None = typer.Option(
+        None, "--months", help="How long the experiment may run (needs --monthly)."
+    ),
+) -> None:
+    """Debts, challenger share and months a champion/challenger experiment needs."""
+    from recoverscore.scoring.sizing import experiment_size, realised_net
+
+    try:
+        size = experiment_size(
+            realised_net(read_table(history), str(history)),
+            lift,
+            power=power,
+            alpha=alpha,
+            monthly=monthly,
+            share=share,
+            months=months,
+        )
+    except RecoverscoreError as error:
+        _fail(str(error))
+    shown = size.table.rename(index="{:.0%}".format).rename(columns=lambda c: c.replace("_", " "))
+    shown = shown.map("{:,.0f}".format).assign(
+        **({"months": size.table["months"].map("{:.1f}".format).to_numpy()} if monthly else {})
+    )
+    out.print(_text_table(shown, "debts needed by challenger share", "challenger share"))
+    out.print(
+        f"net recovery per debtor in {history}: mean {_money(size.mean)} CNY, standard "
+        f"deviation {_money(size.sd)} CNY over {size.observed:,} debts",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(size.sentence(), highlight=False, soft_wrap=True)
 
 
 @app.command("promote")

@@ -50,6 +50,7 @@ from recoverscore.scoring.pyfunc_model import SERVING_PARAMS
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from recoverscore.scoring.backtest import Backtest
     from recoverscore.scoring.batch import JobResult
     from recoverscore.scoring.pipeline import Scorer
     from recoverscore.scoring.policy_evaluation import PolicyEvaluation
@@ -519,6 +520,7 @@ def describe_versions(uri: str | None = None) -> pd.DataFrame:
 
 SCORING_EXPERIMENT = "recoverscore-scoring"
 POLICY_EXPERIMENT = "recoverscore-policy-evaluation"
+BACKTEST_EXPERIMENT = "recoverscore-backtest"
 
 
 def scoring_metrics(result: JobResult) -> dict[str, float]:
@@ -611,6 +613,50 @@ def log_policy_evaluation(
     figures = {"overlap": overlap_figure(evaluation.overlap, "en")}
     return _log_run(
         POLICY_EXPERIMENT, "policy-evaluation", params, metrics, tables, figures, None, uri
+    )
+
+
+def log_backtest(
+    backtest: Backtest,
+    loaded: LoadedPackage | None = None,
+    settings: dict[str, object] | None = None,
+    uri: str | None = None,
+) -> str:
+    """Log a backtest (aggregates only) to its own experiment; returns the run id.
+
+    Linked to the model versions that scored the debts (``model_version``) and, when given, to
+    the package whose training figures it was set against. Tables by tier, decile and cell,
+    the cell comparison and the plots go in; the joined rows, with their ids, never do.
+    """
+    params = {
+        "model_version": ",".join(backtest.model_versions),
+        "reference_model": "none" if loaded is None else loaded.version,
+        "champion_cell": backtest.champion,
+        "scored_runs": backtest.counts["runs"],
+        **(settings or {}),
+    }
+    tables = {
+        "quality": backtest.quality.reset_index(),
+        "by_tier": backtest.by_tier.reset_index(),
+        "by_decile": backtest.by_decile.reset_index(),
+        "by_cell": backtest.by_cell.reset_index(),
+        "cell_comparison": backtest.comparison.reset_index(),
+        "messages": pd.DataFrame(
+            {
+                "kind": ["warning"] * len(backtest.warnings) + ["note"] * len(backtest.notes),
+                "text": backtest.warnings + backtest.notes,
+            }
+        ),
+    }
+    return _log_run(
+        BACKTEST_EXPERIMENT,
+        "backtest",
+        params,
+        backtest.metrics(),
+        tables,
+        backtest.figures(),
+        None,
+        uri,
     )
 
 

@@ -112,6 +112,8 @@ def train(
             "data_digest": data_digest(data.frame),
             "training_rows": len(train_rows.frame),
             "test_auc": evaluation.metrics["test_auc"],
+            "test_brier": evaluation.metrics["test_brier"],  # the backtest's reference figures
+            "test_ece": evaluation.metrics["test_ece"],
             "scorecard_auc": evaluation.metrics["scorecard_auc"],
             "kind": model.kind_,
         },

@@ -14,7 +14,7 @@ Both phases feed one failure table with a row number, column, check and offendin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +85,11 @@ def _row_check(description: str, primary: str, *others: str) -> Callable:
 def _on_or_before(early: pd.Series, late: pd.Series) -> pd.Series:
     """True where ``early <= late`` or either is missing (missing values are checked elsewhere)."""
     return early.isna() | late.isna() | (early <= late)
+
+
+def _amount_matches_recovered(df: pd.DataFrame) -> pd.Series:
+    """A recovered debt returned some money, and an unrecovered one none."""
+    return df["recovered"] == (df["amount_recovered"] > 0)
 
 
 class Portfolio(pa.DataFrameModel):
@@ -261,7 +266,45 @@ class History(Portfolio):
 
     @_row_check("amount_recovered > 0 exactly when recovered", "amount_recovered", "recovered")
     def _recovered_has_amount(cls, df: pd.DataFrame) -> pd.Series:
-        return df["recovered"] == (df["amount_recovered"] > 0)
+        return _amount_matches_recovered(df)
+
+
+class Outcomes(pa.DataFrameModel):
+    """What happened to scored debts: the realised outcomes a backtest joins to scored files.
+
+    One row per debt worked. The id column takes the scored file's id name (its first column,
+    ``debtor_id`` for the standard portfolio); ``recovered``, ``amount_recovered`` and ``costs``
+    mean what they mean in a history, so outcomes beside the portfolio rows are a history for
+    the next training. ``given_tier`` is optional: the tier actually worked where collectors
+    departed from the recommendation (missing: the recommended tier).
+    """
+
+    debtor_id: Series[str] = pa.Field(
+        unique=True,
+        str_length={"min_value": 1},
+        description="Case identifier, named as in the scored file; one outcome per debt",
+    )
+    recovered: Series[bool] = pa.Field(description="Recovered within the horizon")
+    amount_recovered: Series[float] = pa.Field(ge=0, description="Amount recovered, CNY")
+    costs: Series[float] = pa.Field(ge=0, description="Collection costs incurred, CNY")
+    outcome_date: Series[pa.DateTime] = pa.Field(
+        description="Date the outcome was known; it is joined to the latest scoring of the debt "
+        "on or before it"
+    )
+    given_tier: Series[str] = pa.Field(
+        isin=list(TIERS),
+        nullable=True,
+        required=False,
+        description="Optional: the tier worked, where it was not the recommended one",
+    )
+
+    class Config:
+        coerce = True
+        strict = False
+
+    @_row_check("amount_recovered > 0 exactly when recovered", "amount_recovered", "recovered")
+    def _outcome_has_amount(cls, df: pd.DataFrame) -> pd.Series:
+        return _amount_matches_recovered(df)
 
 
 def _extend(base: type[pa.DataFrameModel], name: str, doc: str, columns: dict) -> type:
@@ -673,6 +716,30 @@ def schema_reference(contract: Contract, since: Contract | None = None) -> str:
     if rules:
         lines += ["", "Rules across columns: " + "; ".join(rules) + "."]
     return "\n".join(lines)
+
+
+def with_id_column(
+    contract: Contract, id_column: str, columns: Iterable[str] | None = None
+) -> pa.DataFrameSchema:
+    """The contract with its ``debtor_id`` column named ``id_column`` (a model's own id name),
+    keeping ``columns`` only (default: all) and the cross-column rules they can still feed."""
+    schema = as_schema(contract)
+    keep = list(schema.columns) if columns is None else list(columns)
+    renamed = {name: schema.columns[name] for name in keep}
+    if "debtor_id" in renamed:
+        renamed = {
+            (id_column if name == "debtor_id" else name): (
+                column.set_name(id_column) if name == "debtor_id" else column
+            )
+            for name, column in renamed.items()
+        }
+    return pa.DataFrameSchema(
+        renamed,
+        checks=row_checks_within(contract, set(keep)),
+        coerce=True,
+        strict=False,
+        name=schema.name,
+    )
 
 
 def row_checks_within(contract: Contract, columns: set[str]) -> list[pa.Check]:

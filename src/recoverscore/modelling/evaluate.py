@@ -174,7 +174,12 @@ def truth_metrics(probabilities: pd.DataFrame, history: pd.DataFrame) -> pd.Data
 # --- plots ---------------------------------------------------------------------------------------
 
 
-def calibration_figure(y: np.ndarray, scores: dict[str, np.ndarray], bins: int = 10) -> Figure:
+def calibration_figure(
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    bins: int = 10,
+    title: str = "Calibration on the test set",
+) -> Figure:
     """Observed recovery rate against mean prediction, per equal-frequency bin."""
     fig = Figure(figsize=(5.5, 5))
     ax = fig.subplots()
@@ -186,7 +191,7 @@ def calibration_figure(y: np.ndarray, scores: dict[str, np.ndarray], bins: int =
     ax.set(
         xlabel="predicted P(recover)",
         ylabel="observed recovery rate",
-        title="Calibration on the test set",
+        title=title,
         xlim=(0, 1),
         ylim=(0, 1),
     )
