@@ -2,11 +2,9 @@
 
 Prints figures, never pass/fail. Three parts:
 
-(a) **Cells.** Scoring-time cells (``recoverscore.scoring.experiment.assign_cells``, the
+(a) **Cells.** Scoring-time cells (``recoverscore.strategy.experiment.assign_cells``, the
     pipeline's experiment) on 100,000 debts: each cell's share against the design, and whether
     every debtor gets the same cell on a second run, in another order and in a smaller batch.
-    Builds without scoring-time cells print a note and measure the synthetic loop's own hashed
-    assignment (``scoring.simulate.assign_design``) instead.
 (b) **Power and size.** The champion is today's strategy, the lawful aging staircase (the
     matrix policy of a model trained on the history); the challenger gives the oracle's tier
     (the allowed tier with the highest true expected net recovery) to a hash-chosen fraction of
@@ -49,7 +47,6 @@ from recoverscore.data.synthetic import (
     generate_frame,
     load_synthetic_config,
 )
-from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.model import load_train_config
 from recoverscore.scoring.backtest import run_backtest
 from recoverscore.scoring.package import ModelPackage
@@ -57,11 +54,11 @@ from recoverscore.scoring.simulate import (
     Cell,
     allowed_tiers,
     assign_design,
-    hash_unit,
     simulate_outcomes,
 )
 from recoverscore.scoring.sizing import experiment_size, realised_net
 from recoverscore.strategy.comparison import policy_comparison
+from recoverscore.strategy.experiment import Experiment, assign_cells, keyed_uniform
 from recoverscore.strategy.policy import load_policy_config
 from recoverscore.training import fit_history_policy
 from timing import timed
@@ -74,47 +71,20 @@ DESIGN = {"champion": 0.80, "value": 0.15, "explore": 0.05}
 # --- (a) cells -----------------------------------------------------------------------------------
 
 
-def _scoring_time_cells():
-    """The pipeline's cell assignment and a design for it, or ``None`` in builds without it."""
-    try:
-        from recoverscore.scoring import experiment
-    except ImportError:
-        return None
-    assign = getattr(experiment, "assign_cells", None)
-    build = getattr(experiment, "Experiment", None)
-    if assign is None or build is None:
-        return None
-    cells = [{"name": name, "share": share} for name, share in DESIGN.items()]
-    try:
-        design = build.model_validate({"name": "bench-cells", "cells": cells})
-    except (ValueError, TypeError, RecoverscoreError) as error:  # the pipeline owns its shape
-        print(f"(a) scoring-time cells exist but this design does not fit them: {error}")
-        return None
-    return lambda ids: np.asarray(assign(ids, design), dtype=object)
-
-
-def _stand_in_cells(ids: pd.Series) -> np.ndarray:
-    frame = pd.DataFrame(
-        {"debtor_id": ids, "excluded_tiers": "", **{f"ev_{t}": 0.0 for t in TIERS}}
-    )
-    tiers = np.full(len(ids), "mediation", dtype=object)
-    cells = [
-        Cell("champion", DESIGN["champion"], tiers),
-        Cell("value", DESIGN["value"], tiers),
-        Cell("explore", DESIGN["explore"]),
-    ]
-    return assign_design(frame, "bench-cells", cells)["cell"].to_numpy(dtype=object)
-
-
 def cells_part(rows: int = 100_000) -> None:
-    assign = _scoring_time_cells()
-    if assign is None:
-        print(
-            "(a) scoring-time cells (recoverscore.scoring.experiment.assign_cells) are not in "
-            "this build: measuring the synthetic loop's hashed assignment instead; run again "
-            "after they are merged"
-        )
-        assign = _stand_in_cells
+    design = Experiment.model_validate(
+        {
+            "name": "bench-cells",
+            "cells": [
+                {"name": "value", "share": DESIGN["value"], "policy": "value"},
+                {"name": "explore", "share": DESIGN["explore"], "explore": True},
+            ],
+        }
+    )
+
+    def assign(ids: pd.Series) -> np.ndarray:
+        return np.asarray(design.names, dtype=object)[assign_cells(ids, design)]
+
     ids = pd.Series([f"D{i:09d}" for i in range(rows)])
     first, seconds = timed(lambda: assign(ids))
     shares = pd.Series(first).value_counts(normalize=True)
@@ -161,7 +131,7 @@ def _challenger(
     oracle = np.where(allowed, values, -np.inf).argmax(axis=1)
     base = np.array([TIERS.index(t) for t in champion["recommended_tier"]])
     gain = values[np.arange(len(world)), oracle] - values[np.arange(len(world)), base]
-    u = hash_unit(champion["debtor_id"], "oracle-share")
+    u = keyed_uniform(champion["debtor_id"], "oracle-share", "cell")
     order = np.argsort(u)
     reached = np.searchsorted(
         np.cumsum(gain[order]), lift * values[np.arange(len(world)), base].sum()

@@ -24,9 +24,9 @@ from recoverscore.scoring.simulate import (
     Cell,
     allowed_tiers,
     assign_design,
-    hash_unit,
     simulate_outcomes,
 )
+from recoverscore.strategy.experiment import keyed_uniform
 
 AS_OF = "2026-06-30"
 
@@ -45,15 +45,15 @@ def scored(world, model_dir) -> pd.DataFrame:
 # --- hashing and designs -------------------------------------------------------------------------
 
 
-def test_hash_unit_is_uniform_deterministic_and_keyed():
+def test_keyed_uniform_is_uniform_deterministic_and_keyed():
     ids = pd.Series([f"D{i:09d}" for i in range(50_000)])
-    u = hash_unit(ids, "march")
+    u = keyed_uniform(ids, "march", "cell")
     assert ((u >= 0) & (u < 1)).all()
     assert stats.kstest(u, "uniform").pvalue > 0.001
-    assert np.array_equal(u, hash_unit(ids.copy(), "march"))
-    assert np.array_equal(u[::-1], hash_unit(ids[::-1], "march"))  # per id, not per position
-    other = hash_unit(ids, "april")
-    assert abs(np.corrcoef(u, other)[0, 1]) < 0.02
+    assert np.array_equal(u, keyed_uniform(ids.copy(), "march", "cell"))
+    assert np.array_equal(u[::-1], keyed_uniform(ids[::-1], "march", "cell"))  # per id
+    for other in (keyed_uniform(ids, "april", "cell"), keyed_uniform(ids, "march", "explore")):
+        assert abs(np.corrcoef(u, other)[0, 1]) < 0.02
 
 
 def _tiers(n: int, tier: str) -> np.ndarray:
@@ -233,7 +233,7 @@ def test_history_rows_are_a_synthetic_history_with_the_design_propensity(world, 
         history[list(Portfolio.to_schema().columns)], world[list(Portfolio.to_schema().columns)]
     )
     plain = simulate_outcomes(scored, world, seed=1).history
-    assert (plain["propensity"] == 1.0).all() and "cell" not in plain.columns
+    assert (plain["propensity"] == 1.0).all() and plain["cell"].isna().all()
 
 
 def test_simulation_errors_are_one_line(world, scored):

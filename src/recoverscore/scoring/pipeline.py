@@ -210,7 +210,7 @@ class Scorer:
         for code, cell in enumerate(design.cells, start=1):
             mine = np.flatnonzero(cells == code)
             if cell.explore:
-                tiers = experiment.explore_tiers(ids, design, explorable)
+                tiers = experiment.explore_tiers(ids, design.name, explorable)
                 choices.append(None)
                 assigned[mine] = tiers[mine]
                 rows = _explored(

@@ -17,7 +17,6 @@ strategies scoring cannot run, such as the oracle's, and designs tried on alread
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,17 +38,9 @@ from recoverscore.data.schemas import (
 from recoverscore.data.synthetic import SyntheticConfig, draw_outcomes, load_synthetic_config
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring.backtest import check_scored
+from recoverscore.strategy.experiment import design_propensity, explore_tiers, keyed_uniform
 
 # --- experiment designs --------------------------------------------------------------------------
-
-
-def hash_unit(ids: pd.Series, key: str) -> np.ndarray:
-    """A number in [0, 1) for each id from a 64-bit SipHash keyed by ``key``: the same id and
-    key give the same number on every run and machine, and different keys independent ones."""
-    hash_key = hashlib.sha256(key.encode()).hexdigest()[:16]
-    values = ids.astype("string").to_numpy(dtype=object, na_value="")
-    hashed = pd.util.hash_array(values, hash_key=hash_key, categorize=False)
-    return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 @dataclass(frozen=True)
@@ -98,21 +89,16 @@ def assign_design(
             f"allowed must be one row of {len(TIERS)} tiers per debt, each with a tier allowed"
         )
     ids = scored.iloc[:, 0]
-    bounds = np.cumsum(shares)
     which = np.minimum(
-        np.searchsorted(bounds, hash_unit(ids, experiment), side="right"), len(cells) - 1
+        np.searchsorted(np.cumsum(shares), keyed_uniform(ids, experiment, "cell"), side="right"),
+        len(cells) - 1,
     )
-    uniform = allowed / allowed.sum(axis=1, keepdims=True)
-    explored = _uniform_draw(allowed, hash_unit(ids, f"{experiment}/explore"))
+    explored = explore_tiers(ids, experiment, allowed)
     chosen = np.empty(n, dtype=np.intp)
-    probability = np.zeros((n, len(TIERS)))
-    for k, (cell, tier_codes_k) in enumerate(zip(cells, codes, strict=True)):
-        if tier_codes_k is None:
-            probability += cell.share * uniform
-            chosen[which == k] = explored[which == k]
-        else:
-            probability[np.arange(n), tier_codes_k] += cell.share
-            chosen[which == k] = tier_codes_k[which == k]
+    for k, tier_codes_k in enumerate(codes):
+        pick = explored if tier_codes_k is None else tier_codes_k
+        chosen[which == k] = pick[which == k]
+    probability = design_propensity(chosen, list(codes), np.asarray(shares), allowed)
     champion_codes = codes[[c.name for c in cells].index(champion)]
     values = scored[[value_column(t) for t in TIERS]].to_numpy(dtype=float)
     names = np.asarray(TIERS, dtype=object)
@@ -120,7 +106,7 @@ def assign_design(
         recommended_tier=names[chosen],
         expected_net_value=values[np.arange(n), chosen],
         cell=np.asarray([c.name for c in cells], dtype=object)[which],
-        assignment_propensity=probability[np.arange(n), chosen],
+        assignment_propensity=probability,
         champion_tier=names[champion_codes],
     )
 
@@ -148,13 +134,6 @@ def _check_design(
         except ValueError as error:
             raise RecoverscoreError(f"cell {cell.name}: {error}") from None
     return codes, shares
-
-
-def _uniform_draw(allowed: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """The allowed tier at position floor(u x count) among each debt's allowed tiers."""
-    rank = np.floor(u * allowed.sum(axis=1)).astype(np.intp)
-    position = np.cumsum(allowed, axis=1) - 1
-    return np.argmax(allowed & (position == rank[:, None]), axis=1)
 
 
 # --- outcomes from the truth ---------------------------------------------------------------------
