@@ -28,6 +28,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -506,6 +507,12 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         if self.kind_ == "scorecard":
             return self.scorecard_.raw_score(features, tier)
         return self._predict(self._as_matrix(self._design(None, tier, features)), raw=True)
+
+    def probability_of_log_odds(self, raw: np.ndarray) -> np.ndarray:
+        """The calibrated P(recover) that raw log-odds (``raw_score``, SHAP sums) stand for."""
+        check_is_fitted(self, "kind_")
+        p = expit(np.asarray(raw, dtype=float))
+        return p if self.kind_ == "scorecard" else apply_calibration(self.calibration_, p)
 
     def tier_probabilities(
         self, X: pd.DataFrame | None = None, features: pd.DataFrame | None = None
