@@ -26,6 +26,7 @@ from recoverscore.modelling.model import (
     data_digest,
     prepare_training_data,
 )
+from recoverscore.modelling.plotting import figure_name
 from recoverscore.scoring.package import ModelPackage
 from recoverscore.strategy import comparison
 from recoverscore.strategy.policy import PolicyConfig, load_policy_config
@@ -120,17 +121,23 @@ def _compare_policies(
     mix = comparison.tier_mix(decisions["value"], facts)
     evaluation.tables["policy_comparison"] = table.reset_index()
     evaluation.tables["tier_mix_value_policy"] = mix.reset_index()
-    evaluation.figures["tier_mix_value_policy"] = comparison.tier_mix_figure(mix)
     recommended = decisions["value"]["recommended_tier"].to_numpy()
     sample = test.head(_SHAP_ROWS)
     tiers = recommended[:_SHAP_ROWS]
-    evaluation.figures["shap_beeswarm"] = explain.beeswarm_figure(model, sample, tiers, texts=texts)
-    evaluation.figures["shap_importance"] = explain.importance_bar_figure(
-        model, sample, tiers, texts=texts
-    )
-    evaluation.figures["shap_waterfall_one_debtor"] = explain.waterfall_figure(
-        model, test.head(1), recommended[:1], texts=texts
-    )
+    for language in explain.LANGUAGES:
+        drawn = {
+            "tier_mix_value_policy": comparison.tier_mix_figure(mix, language=language),
+            "shap_beeswarm": explain.beeswarm_figure(
+                model, sample, tiers, language=language, texts=texts
+            ),
+            "shap_importance": explain.importance_bar_figure(
+                model, sample, tiers, language=language, texts=texts
+            ),
+            "shap_waterfall_one_debtor": explain.waterfall_figure(
+                model, test.head(1), recommended[:1], language=language, texts=texts
+            ),
+        }
+        evaluation.figures |= {figure_name(name, language): fig for name, fig in drawn.items()}
     for name, row in table.iterrows():
         evaluation.metrics[f"policy_net_per_1000_{name}"] = float(row["net_per_1000_cny"])
     evaluation.metrics["policy_value_vs_oracle"] = float(table.loc["value", "vs_oracle"])

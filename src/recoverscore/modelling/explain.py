@@ -568,6 +568,15 @@ def tier_names(language: str = "en", texts: ReasonTexts | None = None) -> dict[s
     return {t: levels.get(t, t.replace("_", " ")) for t in TIERS}
 
 
+def feature_label(name: str, language: str = "en", texts: ReasonTexts | None = None) -> str:
+    """A model input as reasons and plots name it in ``language`` (``days past due``)."""
+    check_language(language)
+    texts = texts or load_reasons()
+    if name == TIER_FEATURE:
+        return getattr(texts.words, language).tier_label
+    return _entry(texts, name, False, language).label
+
+
 def _global_figure(
     kind: str,
     model: RecoveryModel,

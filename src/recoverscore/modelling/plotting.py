@@ -82,3 +82,8 @@ def use_language(figure: Figure, language: str) -> Figure:
     for ax in figure.axes:
         ax.tick_params(labelfontfamily=families)
     return figure
+
+
+def figure_name(name: str, language: str) -> str:
+    """Where a plot in ``language`` is kept beside the English one: ``zh/<name>``."""
+    return name if language == "en" else f"{language}/{name}"
