@@ -20,6 +20,7 @@ from recoverscore.modelling import explain
 from recoverscore.modelling.evaluate import Evaluation, evaluate_model
 from recoverscore.modelling.explain import ReasonTexts
 from recoverscore.modelling.model import (
+    RoundCallback,
     TrainConfig,
     TrainingData,
     cross_validate,
@@ -59,12 +60,14 @@ def train(
     costs: CostConfig | None = None,
     texts: ReasonTexts | None = None,
     on_stage: Callable[[str], None] = lambda stage: None,
+    on_round: RoundCallback | None = None,
 ) -> TrainingResult:
     """Train, evaluate and package a model on a labelled history (see the module docstring).
 
     ``cv``: also compare the model with the WoE scorecard on ``cv`` stratified folds of the
     whole file (out-of-fold AUC, mean and standard deviation). ``on_stage(text)`` is told as
-    each stage starts, for progress displays.
+    each stage starts and ``on_round(done, most)`` after each boosting round of the fit, for
+    progress displays.
     """
     policy, costs = policy or load_policy_config(), costs or load_costs()
     on_stage("checking the history against its contract")
@@ -75,7 +78,7 @@ def train(
         cv_table = cross_validate(data.frame, data.y, config.estimator(), cv)
     train_rows, test_rows = data.split(config.data, config.model.seed)
     on_stage(f"fitting on {len(train_rows.frame):,} rows")
-    model = config.estimator().fit(train_rows.frame, train_rows.y)
+    model = config.estimator().fit(train_rows.frame, train_rows.y, on_round=on_round)
     on_stage(f"evaluating on {len(test_rows.frame):,} held-out rows")
     evaluation = evaluate_model(model, train_rows.frame, test_rows.frame, config.data.target)
     if cv_table is not None:
@@ -97,6 +100,8 @@ def train(
         training=train_rows.frame,
         metadata={
             "data_digest": data_digest(data.frame),
+            "data_rows": len(data.frame) + len(data.rejected),
+            "decision_dates": decision_dates(data.frame),
             "training_rows": len(train_rows.frame),
             "test_auc": evaluation.metrics["test_auc"],
             "scorecard_auc": evaluation.metrics["scorecard_auc"],
@@ -104,6 +109,17 @@ def train(
         },
     )
     return TrainingResult(package, evaluation, data, table, cv_table)
+
+
+def decision_dates(frame: pd.DataFrame) -> str | None:
+    """The decision dates (``as_of``) a history spans: one date, or the first and last."""
+    if "as_of" not in frame.columns:
+        return None
+    dates = pd.to_datetime(frame["as_of"], errors="coerce").dropna()
+    if dates.empty:
+        return None
+    first, last = f"{dates.min():%Y-%m-%d}", f"{dates.max():%Y-%m-%d}"
+    return first if first == last else f"{first} to {last}"
 
 
 def _compare_policies(

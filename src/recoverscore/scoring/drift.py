@@ -236,6 +236,25 @@ _WORDS = {
 }
 
 
+def headline(report: pd.DataFrame, top: int = 5) -> str:
+    """A run's drift in one line: ``12 of 32 columns drifted (PSI > 0.25): time_barred 11.11,
+    aging_bucket 9.70, ...``, or that none did, with the largest PSI."""
+    overview = summary(report, top)
+    if not overview["n_drifted"]:
+        largest = overview["psi_max"]
+        return (
+            f"no column of {len(report)} drifted (PSI > {WARN_PSI}), {overview['n_moderate']} "
+            f"moderate; largest PSI {'none' if largest is None else f'{largest:.3f}'}"
+        )
+    psi = report.drop_duplicates("column").set_index("column")["psi"]
+    named = ", ".join(f"{c} {psi[c]:.2f}" for c in overview["top_drifted"])
+    more = overview["n_drifted"] - len(overview["top_drifted"])
+    return (
+        f"{overview['n_drifted']} of {len(report)} columns drifted (PSI > {WARN_PSI}): {named}"
+        + (f" and {more} more" if more > 0 else "")
+    )
+
+
 def label(group: str, column: str, language: str = "en") -> str:
     """A column as a person reads it: ``time-barred``, ``P(recover) if litigation``."""
     if group == "score" and column.startswith("p_"):
