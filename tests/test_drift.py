@@ -162,3 +162,21 @@ def test_summary_and_chart_show_what_moved(ref, data):
         chinese.savefig(io.BytesIO(), format="png")
     shown = [t.get_text() for t in chinese.axes[0].get_yticklabels()]
     assert "已过诉讼时效" in shown and "若采用诉讼的回收概率" in shown
+
+
+def test_headline_names_the_drifted_columns_or_says_none_moved(ref, data):
+    features, scores = data
+    barred = features["time_barred"] == 1
+    report = drift.DriftCounter(ref).add(features[barred], scores[barred]).report()
+    drifted = report[report["psi"] > drift.WARN_PSI]
+    line = drift.headline(report, top=2)
+    first, second = drifted.iloc[0], drifted.iloc[1]
+    assert line == (
+        f"{len(drifted)} of {len(report)} columns drifted (PSI > 0.25): "
+        f"{first['column']} {first['psi']:.2f}, {second['column']} {second['psi']:.2f} "
+        f"and {len(drifted) - 2} more"
+    )
+    calm = drift.DriftCounter(ref).add(*data).report()
+    assert drift.headline(calm) == (
+        f"no column of {len(calm)} drifted (PSI > 0.25), 0 moderate; largest PSI 0.000"
+    )

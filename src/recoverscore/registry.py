@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from mlflow.entities import LoggedModelInput
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types.schema import AnyType, ColSpec, Schema
@@ -78,14 +79,14 @@ LOCAL_UI = "http://127.0.0.1:5000"  # `mlflow ui --backend-store-uri sqlite:///m
 NOTE_TAG = "mlflow.note.content"  # MLflow's description of an experiment or a run (Markdown)
 _EXPERIMENT_NOTES = {
     EXPERIMENT: "Training runs of the recoverscore recovery model, one per `recoverscore train`; "
-    "each registers a version of the model `recoverscore` (new versions become @challenger).",
+    "each registers a version of the model `recoverscore` (new versions become `@challenger`).",
     SCORING_EXPERIMENT: "Batch-scoring runs, one per `recoverscore score`: counts, tier mix, "
     "expected net value and drift from training, each linked to the model version it used.",
 }
 _MODEL_DESCRIPTION = (
     "Recovery likelihood of unpaid debts under each collection tier (soft reminder, mediation, "
     "payment order, litigation) with the recommended tier and its reasons. `recoverscore train` "
-    "registers each version as @challenger; `recoverscore promote` moves @champion, which "
+    "registers each version as `@challenger`; `recoverscore promote` moves `@champion`, which "
     "`recoverscore score` and `models:/recoverscore@champion` use. Each version's description "
     "and tags give its test AUC, its gap to the WoE scorecard, the training data's digest and "
     "decision dates, and the policy and cost settings it carries."
@@ -275,7 +276,7 @@ def version_notes(package: ModelPackage, metrics: dict[str, float]) -> tuple[str
             "auc_vs_scorecard": f"{gap:+.4f}",
         }
         side = "above" if gap >= 0 else "below"
-        line = f"Test AUC **{test:.4f}**, {abs(gap):.4f} {side} the WoE scorecard ({card:.4f})"
+        line = f"Test AUC {test:.4f}, {abs(gap):.4f} {side} the WoE scorecard ({card:.4f})"
         if "bayes_limit_auc" in metrics:
             line += f"; Bayes limit {metrics['bayes_limit_auc']:.4f}"
         lines.append(line + ".")
@@ -290,13 +291,12 @@ def version_notes(package: ModelPackage, metrics: dict[str, float]) -> tuple[str
             f"{kind} fitted on {int(meta['training_rows']):,} rows{of}; decision dates {window}."
         )
     tags["policy"] = settings_digest(package.policy)
-    tags["costs"] = settings_digest(package.costs)
     digest = str(meta.get("data_digest") or "")
     if digest:
         tags["data_digest"] = digest
     lines.append(
-        f"Data digest `{digest[:16] or 'none'}`; policy {tags['policy']}; costs {tags['costs']}; "
-        f"package {package.label}."
+        f"Data digest `{digest[:16] or 'none'}`; policy {tags['policy']}; costs "
+        f"{settings_digest(package.costs)}; package {package.label}."
     )
     return "\n\n".join(lines), tags
 
@@ -474,7 +474,7 @@ def log_training(
                     )
         model_version = str(info.registered_model_version)
         client.set_registered_model_alias(MODEL_NAME, "challenger", model_version)
-        _describe_version(client, model_version, package, metrics, run.info.run_id, run_name)
+        _describe_version(client, model_version, package, metrics, run.info.run_id)
     except MlflowException as error:
         raise RecoverscoreError(
             f"logging to MLflow at {uri} failed: {_first_line(error)}"
@@ -492,7 +492,6 @@ def _describe_version(
     package: ModelPackage,
     metrics: dict[str, float],
     run_id: str,
-    run_name: str,
 ) -> None:
     """Descriptions and tags on the registered model, the new version and its run."""
     client.update_registered_model(MODEL_NAME, description=_MODEL_DESCRIPTION)
@@ -500,13 +499,13 @@ def _describe_version(
         client.set_registered_model_tag(MODEL_NAME, key, value)
     description, tags = version_notes(package, metrics)
     client.update_model_version(MODEL_NAME, version, description=description)
-    for key, value in {**tags, "training_run": run_name}.items():
+    for key, value in tags.items():
         client.set_model_version_tag(MODEL_NAME, version, key, value)
     page = ui_link(f"models/{MODEL_NAME}/versions/{version}")
     client.set_tag(
         run_id,
         NOTE_TAG,
-        f"Registered as [{MODEL_NAME} version {version}]({page}) (@challenger).\n\n{description}",
+        f"Registered as [{MODEL_NAME} version {version}]({page}) (`@challenger`).\n\n{description}",
     )
 
 
@@ -712,19 +711,20 @@ def scoring_metrics(result: JobResult) -> dict[str, float]:
         "seconds": result.seconds,
         "rows_per_second": stats["rows_in"] / max(result.seconds, 1e-9),
     }
-    for tier, n in stats["tiers"].items():
-        metrics[f"share_{tier}"] = n / stats["scored"] if stats["scored"] else 0.0
-        metrics[f"net_value_{tier}"] = stats["net_value"][tier]
     if result.drift is not None:
         from recoverscore.scoring import drift
 
-        for row in result.drift.dropna(subset=["psi"]).itertuples(index=False):
-            metrics[f"psi_{row.group}_{row.column}"] = row.psi
         overview = drift.summary(result.drift)
         if overview["psi_max"] is not None:
             metrics["psi_max"] = overview["psi_max"]
         metrics["drifted_columns"] = overview["n_drifted"]
         metrics["moderate_columns"] = overview["n_moderate"]
+    for tier, n in stats["tiers"].items():
+        metrics[f"share_{tier}"] = n / stats["scored"] if stats["scored"] else 0.0
+        metrics[f"net_value_{tier}"] = stats["net_value"][tier]
+    if result.drift is not None:
+        for row in result.drift.dropna(subset=["psi"]).itertuples(index=False):
+            metrics[f"psi_{row.group}_{row.column}"] = row.psi
     return metrics
 
 
@@ -806,6 +806,15 @@ def log_scoring(
     return _log_scoring_run(run, uri)
 
 
+def _logged_model_id(version: ModelVersion) -> str | None:
+    """The id of the logged model a registered version holds (MLflow 3 gives it as the
+    version's ``model_id``, or only in its source ``models:/<model id>``)."""
+    if version.model_id:
+        return version.model_id
+    source = str(version.source or "")
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
 @dataclass
 class _ScoringRun:
     """Everything one scoring run logs (aggregates only)."""
@@ -835,7 +844,7 @@ def _log_scoring_run(run: _ScoringRun, uri: str | None) -> str:
         experiment_id = _experiment_id(client, uri, SCORING_EXPERIMENT)
         model_id = None
         if run.model_version is not None:
-            model_id = client.get_model_version(MODEL_NAME, run.model_version).model_id
+            model_id = _logged_model_id(client.get_model_version(MODEL_NAME, run.model_version))
         with mlflow.start_run(experiment_id=experiment_id, run_name=run.name) as active:
             mlflow.log_params(_flatten(run.params))
             mlflow.log_metrics({k: float(v) for k, v in run.metrics.items()})
