@@ -173,6 +173,9 @@ def connect(uri: str | None = None) -> mlflow.MlflowClient:
     """
     uri = uri or tracking_uri()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps logs readable
+    # MLflow prints "View run ... at: <url>" for runs on a server, a link into its GenAI view;
+    # recoverscore prints its own link, into the model-training view (``ui_link``).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if uri.startswith(("http://", "https://")):
         _check_server(uri)
     elif uri.startswith("sqlite:"):
