@@ -19,10 +19,12 @@ English or Chinese, with the value shown as people read it (days as whole days, 
 its label, missing values in words). The tier input is never a reason: the policy's own line says
 why that tier was chosen.
 
-The global plots (beeswarm, mean |SHAP| importance) and one debtor's waterfall are shap's. shap
-is imported inside the plot functions (it loads pyplot); they return ``Figure`` objects and
-leave no figure open in pyplot and its interactive mode as it was. Plots carry feature labels
-and values only, never an id.
+The global plots (beeswarm, mean |SHAP| importance) and one debtor's waterfall are shap's,
+titled and labelled in English or Chinese (``plotting.use_language`` puts a CJK font on each of
+their texts); the waterfall's ends and title also give the calibrated probability its log-odds
+stand for. shap is imported inside the plot functions (it loads pyplot); they return ``Figure``
+objects and leave no figure open in pyplot and its interactive mode as it was. Plots carry
+feature labels and values only, never an id.
 """
 
 from __future__ import annotations
