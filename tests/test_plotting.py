@@ -16,7 +16,9 @@ from tests.conftest import no_missing_glyphs
 def stale_font_cache(monkeypatch) -> font_manager.FontManager:
     """matplotlib's font list as it was cached before any CJK font was installed."""
     stale = copy.copy(font_manager.fontManager)
-    stale.ttflist = [f for f in stale.ttflist if f.name not in plotting.CJK_FONTS]
+    # whole files are missing from such a cache (a .ttc holds the SC, TC, JP and KR faces)
+    cjk_files = {f.fname for f in stale.ttflist if f.name in plotting.CJK_FONTS}
+    stale.ttflist = [f for f in stale.ttflist if f.fname not in cjk_files]
     monkeypatch.setattr(font_manager, "fontManager", stale)
     plotting.cjk_font.cache_clear()
     yield stale
