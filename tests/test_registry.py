@@ -226,6 +226,9 @@ def test_versions_carry_what_an_analyst_compares_them_by(store):
     )
     model = client.get_registered_model(registry.MODEL_NAME)
     assert "@champion" in model.description and model.tags["task"]
+    client.update_registered_model(registry.MODEL_NAME, description="our notes")
+    registry._describe_version(client, store.first.version, package, {}, store.first.run_id)
+    assert client.get_registered_model(registry.MODEL_NAME).description == "our notes"
     note = client.get_run(store.second.run_id).data.tags[registry.NOTE_TAG]
     page = f"(#/models/recoverscore/versions/{store.second.version}?workflowType=machine_learning)"
     assert note.startswith(f"Registered as [recoverscore version {store.second.version}]{page}")

@@ -496,10 +496,14 @@ def _describe_version(
     metrics: dict[str, float],
     run_id: str,
 ) -> None:
-    """Descriptions and tags on the registered model, the new version and its run."""
-    client.update_registered_model(MODEL_NAME, description=_MODEL_DESCRIPTION)
+    """Descriptions and tags on the registered model (where an analyst has not written their
+    own), the new version and its run."""
+    model = client.get_registered_model(MODEL_NAME)
+    if not model.description:
+        client.update_registered_model(MODEL_NAME, description=_MODEL_DESCRIPTION)
     for key, value in _MODEL_TAGS.items():
-        client.set_registered_model_tag(MODEL_NAME, key, value)
+        if key not in model.tags:
+            client.set_registered_model_tag(MODEL_NAME, key, value)
     description, tags = version_notes(package, metrics)
     client.update_model_version(MODEL_NAME, version, description=description)
     for key, value in tags.items():
