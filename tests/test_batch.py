@@ -301,6 +301,15 @@ def test_cli_exit_codes_summary_and_mlflow_run(model_dir, seeded, portfolio, tmp
     assert len(runs) == 2
     logged = {r.data.metrics["rows_rejected"] for r in runs}
     assert logged == {0.0, float(len(seeded[1]))}
+    names = {r.info.run_name for r in runs}
+    assert names == {f"score {AS_OF} clean.parquet", f"score {AS_OF} {seeded[0].name}"}
+    assert all(
+        r.data.tags["mlflow.note.content"].startswith("Scored with an unregistered") for r in runs
+    )
+    assert "model_version" not in runs[0].data.tags  # a package folder has no registry version
+    link = f"MLflow run http://127.0.0.1:5000/#/experiments/{runs[0].info.experiment_id}/runs/"
+    assert link in clean.output and "workflowType=machine_learning" in clean.output
+    assert "drift: no column of 32 drifted" in clean.output
     ids = set(portfolio["debtor_id"])
     for run in runs:
         texts = [*map(str, run.data.params.values())]
@@ -392,3 +401,43 @@ def test_unreachable_dask_scheduler_is_one_clear_error(model, portfolio, tmp_pat
             scheduler="tcp://127.0.0.1:1",
         )
     assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_progress_knows_the_total_before_scoring(model, portfolio, tmp_path, suffix):
+    """Parquet says its row count at once; a CSV's is counted by the duplicate-id pass."""
+    write_table(portfolio, tmp_path / f"in{suffix}")
+    stages, rows = [], []
+    batch.run(
+        tmp_path / f"in{suffix}",
+        tmp_path / "out.parquet",
+        scorer(model),
+        batch_size=500,
+        on_stage=lambda text, total: stages.append((text, total)),
+        on_rows=rows.append,
+    )
+    first = len(portfolio) if suffix == ".parquet" else None
+    assert stages == [("checking ids for duplicates", first), ("scoring", len(portfolio))]
+    assert rows == [500, 500, 200]
+
+
+def test_progress_of_a_resumed_run_counts_the_kept_batches_first(model, portfolio, tmp_path):
+    write_table(portfolio, tmp_path / "in.parquet")
+    job = scorer(model)
+    first = batch.run(tmp_path / "in.parquet", tmp_path / "a.parquet", job, batch_size=500)
+    work = tmp_path / ".b.parquet.parts"
+    identity = batch._identity(batch.Source(tmp_path / "in.parquet"), job, 500, "local")
+    batch._prepare_work(work, identity, resume=False)
+    part = scorer(model).score_batch(portfolio.iloc[:500].reset_index(drop=True))
+    batch._save_batch(work, 0, part, "debtor_id")  # batch 0 landed before the interruption
+    rows = []
+    resumed = batch.run(
+        tmp_path / "in.parquet",
+        tmp_path / "b.parquet",
+        job,
+        batch_size=500,
+        resume=True,
+        on_rows=rows.append,
+    )
+    assert resumed.resumed_batches == 1 and rows == [500, 500, 200]
+    assert resumed.stats["scored"] == first.stats["scored"]

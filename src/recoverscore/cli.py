@@ -7,14 +7,25 @@ printed as one line without a traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from recoverscore.data import schemas
@@ -28,12 +39,64 @@ EXIT_ERROR = 2
 app = typer.Typer(
     help="Recovery likelihood and collection-strategy scoring for debt portfolios.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 # Logs and pipes get a fixed width wide enough for the summary tables; terminals use their own.
 out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
+_mlflow_level = logging.WARNING  # MLflow's own INFO messages only with --verbose
+
+
+def _versions() -> str:
+    found = []
+    for name in ("recoverscore", "mlflow", "lightgbm", "pandas"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"{found[0]} ({', '.join(found[1:])}, Python {python})"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(_versions(), highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        help="Print the versions of recoverscore and its main libraries, and exit.",
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show MLflow's own messages (database set-up, ...)."
+    ),
+) -> None:
+    """Recovery likelihood and collection-strategy scoring for debt portfolios."""
+    global _mlflow_level
+    _mlflow_level = logging.INFO if verbose else logging.WARNING
+
+
+def _new_pass(progress: Progress, text: str, total: int | None = None, **fields: str) -> TaskID:
+    """Show one task afresh for the next pass of a command (rich keeps a task's total once
+    set, so a pass of unknown length needs a new task)."""
+    for task in progress.tasks:
+        progress.remove_task(task.id)
+    return progress.add_task(text, total=total, **fields)
+
+
+def _registry():
+    """The MLflow edge, imported when needed, with MLflow's logger at the level ``--verbose``
+    chose (set after the import: importing MLflow sets its logger up afresh)."""
+    from recoverscore import registry
+
+    logging.getLogger("mlflow").setLevel(_mlflow_level)
+    return registry
 
 
 class SchemaChoice(StrEnum):
@@ -245,9 +308,7 @@ def describe_command(
 
 def _model_contract(model: str):
     """The input contract of a model package (a folder, or a registered version or alias)."""
-    from recoverscore import registry
-
-    return registry.load_package(model).package.contract
+    return _registry().load_package(model).package.contract
 
 
 @app.command("schema")
@@ -368,24 +429,48 @@ def train_command(
     ),
 ) -> None:
     """Train the recovery model, evaluate it, save the package and register it in MLflow."""
-    from recoverscore import registry, training
+    from recoverscore import training
     from recoverscore.modelling.model import load_train_config
 
+    registry = _registry()
     try:
         cfg = load_train_config(config)
         if register:
             registry.connect()
         history = read_table(data)
-        with err.status("training") as status:
-            result = training.train(
-                history, cfg, cv=cv, on_stage=lambda text: status.update(f"training: {text}")
-            )
-        result.package.save(out_dir)
-        metrics = result.metrics
-        write_json(metrics, out_dir / "metrics.json")
-        registered = None
-        if register:
-            registered = registry.log_training(out_dir, result, cfg.model_dump())
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[rounds]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+
+            def stage(text: str) -> None:
+                _new_pass(progress, text, rounds="")
+
+            def rounds(done: int, most: int) -> None:
+                shown = f"boosting round {done:,} of at most {most:,}"
+                task = progress.tasks[0]
+                if task.total != most:  # a new boosting run (cross-validation, then the fit)
+                    _new_pass(progress, task.description, most, rounds=shown)
+                progress.update(progress.tasks[0].id, completed=done, rounds=shown)
+
+            stage("training")
+
+            result = training.train(history, cfg, cv=cv, on_stage=stage, on_round=rounds)
+            stage("saving the package")
+            result.package.save(out_dir)
+            metrics = result.metrics
+            write_json(metrics, out_dir / "metrics.json")
+            registered = None
+            if register:
+                stage("logging the run and registering the model in MLflow")
+                registered = registry.log_training(
+                    out_dir, result, cfg.model_dump(), data_name=data.name
+                )
     except RecoverscoreError as error:
         _fail(str(error))
     evaluation = result.evaluation
@@ -433,7 +518,11 @@ def train_command(
         f"package in {out_dir}"
     )
     if registered is not None:
-        summary += f"; registered {registry.MODEL_NAME} version {registered.version} @challenger"
+        page = f"models/{registry.MODEL_NAME}/versions/{registered.version}"
+        summary += (
+            f"; registered {registry.MODEL_NAME} version {registered.version} @challenger "
+            f"(MLflow UI: {registry.ui_link(page, registry.tracking_uri())})"
+        )
     out.print(summary, highlight=False, soft_wrap=True)
 
 
@@ -452,9 +541,9 @@ def evaluate_policy_command(
     track: bool = typer.Option(True, "--track/--no-track", help="Log the estimates to MLflow."),
 ) -> None:
     """Off-policy estimates of what each policy would have earned on a logged history."""
-    from recoverscore import registry
     from recoverscore.scoring.policy_evaluation import evaluate_policies
 
+    registry = _registry()
     try:
         loaded = registry.load_package(model)
         chosen = tuple(p.value for p in policies) if policies else tuple(PolicyChoice)
@@ -634,9 +723,9 @@ def backtest_command(
     track: bool = typer.Option(True, "--track/--no-track", help="Log the backtest to MLflow."),
 ) -> None:
     """Realised outcomes against the model: by tier, decile and experiment cell."""
-    from recoverscore import registry
     from recoverscore.scoring.backtest import run_backtest
 
+    registry = _registry()
     try:
         if track:
             registry.connect()
@@ -785,7 +874,7 @@ def promote_command(
     alias: str = typer.Option("champion", "--alias", help="Alias to move onto the version."),
 ) -> None:
     """Move the ``champion`` alias (or another) onto a registered model version."""
-    from recoverscore import registry
+    registry = _registry()
 
     try:
         number = registry.promote(version, alias)
@@ -799,7 +888,7 @@ def promote_command(
 @app.command("models")
 def models_command() -> None:
     """Registered versions with their aliases and test AUC."""
-    from recoverscore import registry
+    registry = _registry()
 
     try:
         versions = registry.describe_versions()
@@ -890,12 +979,12 @@ def score_command(
     ),
 ) -> None:
     """Score a portfolio with a registered model: tiers, values, reasons, rejects and drift."""
-    from recoverscore import registry
     from recoverscore.config import load_config
     from recoverscore.scoring import batch, drift
     from recoverscore.scoring.pipeline import Scorer, ScoringOptions
     from recoverscore.strategy.experiment import Experiment
 
+    registry = _registry()
     try:
         loaded = registry.load_package(model)
         package = loaded.package
@@ -916,21 +1005,34 @@ def score_command(
         )
         scorer = Scorer(package, options, loaded.version, challengers)
         with Progress(
-            TextColumn("scoring"),
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed:,} rows"),
+            TextColumn("{task.fields[rows]}"),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
             console=err,
             transient=True,
         ) as progress:
-            task = progress.add_task("rows", total=None, rate="")
+
+            def show() -> None:
+                task = progress.tasks[0]
+                done, total, elapsed = int(task.completed), task.total, task.elapsed
+                rows = f"{done:,} of {int(total):,} rows" if total else f"{done:,} rows"
+                rate = f"{done / elapsed:,.0f} rows/s" if done and elapsed else ""
+                progress.update(task.id, rows=rows, rate=rate)
+
+            def stage(text: str, rows: int | None) -> None:
+                _new_pass(progress, text, rows, rows="", rate="")
+                show()
 
             def advance(rows: int) -> None:
-                progress.advance(task, rows)
-                elapsed = progress.tasks[0].elapsed or 0.0
-                done = progress.tasks[0].completed
-                progress.update(task, rate=f"{done / elapsed:,.0f} rows/s" if elapsed else "")
+                progress.advance(progress.tasks[0].id, rows)
+                show()
+
+            stage("reading", None)
 
             result = batch.run(
                 input_path,
@@ -943,8 +1045,15 @@ def score_command(
                 engine=engine.value,
                 scheduler=scheduler,
                 on_rows=advance,
+                on_stage=stage,
             )
-        run_id = registry.log_scoring(result, scorer, loaded.uri, engine.value) if track else None
+            run_link = None
+            if track:
+                stage("logging the run to MLflow", None)
+                run_id = registry.log_scoring(
+                    result, scorer, loaded.uri, engine.value, input_name=input_path.name
+                )
+                run_link = registry.run_link(run_id)
     except RecoverscoreError as error:
         _fail(str(error))
     counts, mix = _scoring_tables(result)
@@ -963,13 +1072,21 @@ def score_command(
             table.add_row(check, f"{n:,}")
         out.print(table)
     if result.drift is not None:
-        drifted = result.drift[result.drift["status"] == "drift"]
-        for row in drifted.itertuples(index=False):
-            err.print(
-                f"[bold yellow]warning:[/] {row.group} {row.column} has drifted from training "
-                f"(PSI {row.psi:.2f} > {drift.WARN_PSI})",
-                highlight=False,
-            )
+        moved = drift.notable(result.drift)
+        moved = moved[moved["status"].isin(["moderate", "drift"])]
+        if len(moved):
+            table = Table("column", "PSI", "reading", "p-value", title="drift from training")
+            for row in moved.itertuples(index=False):
+                p_value = "" if pd.isna(row.p_value) else f"{row.p_value:.2g}"
+                table.add_row(
+                    drift.label(row.group, row.column), f"{row.psi:.2f}", row.status, p_value
+                )
+            out.print(table)
+        headline = drift.headline(result.drift)
+        if (result.drift["status"] == "drift").any():
+            err.print(f"[bold yellow]warning:[/] {headline}", highlight=False, soft_wrap=True)
+        else:
+            out.print(f"drift: {headline}", highlight=False, soft_wrap=True)
     seconds = result.stats.get("seconds", {})
     busy = sum(seconds.values()) or 1.0
     line = (
@@ -983,8 +1100,8 @@ def score_command(
     line += f") -> {result.output}; rejects -> {result.rejects}"
     if result.report is not None:
         line += f"; drift -> {result.report}"
-    if run_id is not None:
-        line += f"; MLflow run {run_id}"
+    if run_link is not None:
+        line += f"; MLflow run {run_link}"
     out.print(line, highlight=False, soft_wrap=True)
     if result.stats["rejected"]:
         raise typer.Exit(EXIT_INVALID)
@@ -993,3 +1110,7 @@ def score_command(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

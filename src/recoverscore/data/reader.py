@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pv
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from recoverscore.data.tables import table_format
 from recoverscore.errors import RecoverscoreError
@@ -87,6 +88,16 @@ class Source:
             "path": str(self.path.resolve()),
             "files": [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in self._files()],
         }
+
+    def row_count(self) -> int | None:
+        """The number of rows when the file says it without a read (Parquet's metadata), else
+        ``None`` (a CSV has to be read to be counted)."""
+        if self.format != "parquet":
+            return None
+        try:
+            return sum(pq.read_metadata(f).num_rows for f in self._files())
+        except (pa.ArrowException, OSError) as error:
+            raise _read_error(self.path, error) from None
 
     def _arrow_batches(
         self, columns: list[str] | None, on_invalid: Callable

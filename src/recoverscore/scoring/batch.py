@@ -50,16 +50,19 @@ _FORMULA = re.compile(r"^[=+\-@\t\r]")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def duplicate_hashes(source: Source, id_column: str, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Hashes of ids that occur more than once in the whole input (one cheap pass)."""
-    hashes = [
-        id_hashes(batch.frame[id_column].dropna())
-        for batch in source.batches(batch_size, columns=[id_column])
-    ]
+def duplicate_hashes(
+    source: Source, id_column: str, batch_size: int = BATCH_SIZE
+) -> tuple[np.ndarray, int]:
+    """Hashes of ids that occur more than once in the whole input (one cheap pass), and the
+    number of records the pass read (what the scoring pass will count as rows in)."""
+    hashes, records = [], 0
+    for batch in source.batches(batch_size, columns=[id_column]):
+        hashes.append(id_hashes(batch.frame[id_column].dropna()))
+        records += len(batch.frame) + (0 if batch.malformed is None else len(batch.malformed))
     values, counts = np.unique(
         np.concatenate(hashes) if hashes else np.array([], np.uint64), return_counts=True
     )
-    return values[counts > 1]
+    return values[counts > 1], records
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -160,6 +163,10 @@ def _save_batch(work: Path, index: int, result: BatchResult, id_column: str) -> 
     write_json(result.stats, _part(work, index, "json"))
 
 
+def _batch_stats(work: Path, index: int) -> dict:
+    return json.loads(_part(work, index, "json").read_text(encoding="utf-8"))
+
+
 def _scored_parts(work: Path, indices: list[int]) -> Iterator[pd.DataFrame]:
     for index in indices:
         yield pq.read_table(_part(work, index, "scored.parquet")).to_pandas()
@@ -185,10 +192,14 @@ def run(
     engine: str = "local",
     scheduler: str | None = None,
     on_rows: Callable[[int], None] | None = None,
+    on_stage: Callable[[str, int | None], None] | None = None,
 ) -> JobResult:
     """Score ``input_path`` into ``output`` (and ``rejects``); see the module docstring.
 
-    ``on_rows(n)`` is called as each batch lands (for a progress bar).
+    For progress displays: ``on_stage(text, rows)`` is told as each pass over the input starts
+    (the duplicate-id check, then scoring) with the number of rows when known (a Parquet
+    file's metadata says it at once; a CSV's is counted by the first pass), and ``on_rows(n)``
+    as each batch lands (batches kept from an interrupted run count at the start).
     """
     started = time.perf_counter()
     output = Path(output)
@@ -208,7 +219,13 @@ def run(
     work = output.with_name(f".{output.name}.parts")
     done = _prepare_work(work, _identity(source, scorer, batch_size, engine), resume)
     resumed = len(done)
-    duplicates = duplicate_hashes(source, contract.id_column, batch_size)
+    if on_stage is not None:
+        on_stage("checking ids for duplicates", source.row_count())
+    duplicates, records = duplicate_hashes(source, contract.id_column, batch_size)
+    if on_stage is not None:
+        on_stage("scoring", records)
+    if on_rows is not None and done:
+        on_rows(sum(_batch_stats(work, index)["rows_in"] for index in done))
     batches = source.batches(batch_size)
     if engine == "dask":
         from recoverscore.scoring.distributed import score_on_dask
@@ -228,7 +245,7 @@ def run(
     indices = sorted(done)
     stats: dict = {}
     for index in indices:
-        merge_stats(stats, json.loads(_part(work, index, "json").read_text(encoding="utf-8")))
+        merge_stats(stats, _batch_stats(work, index))
     if stats["rows_in"] != stats["scored"] + stats["rejected"]:
         raise RecoverscoreError(
             f"internal error: {stats['rows_in']} rows read but {stats['scored']} scored and "
