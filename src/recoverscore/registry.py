@@ -10,13 +10,17 @@ portfolio (the user's own columns left empty), so no real debtor's row ever leav
 machine through the registry, and runs carry aggregate metrics, plots and tables only.
 
 Versions move through aliases rather than stages: a new registration becomes ``challenger``;
-``promote`` makes a version ``champion``, which is what scoring uses by default.
+``promote`` makes a version ``champion``, which is what scoring uses by default. An alias is one
+of ``ALIASES`` or a team's own name starting ``x-`` (``x-shadow``): anything else is refused, so a
+typo such as ``champoin`` never quietly creates an alias nothing reads.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -57,6 +61,8 @@ if TYPE_CHECKING:
 MODEL_NAME = "recoverscore"
 EXPERIMENT = "recoverscore"
 ALIASES = ("champion", "challenger")
+OWN_ALIAS = re.compile(r"x-[a-z0-9][a-z0-9_-]{0,60}")
+"""A team's own alias: ``x-`` and lower-case letters, digits, ``_`` or ``-`` (``x-shadow``)."""
 
 _PYFUNC_FILE = Path(__file__).resolve().parent / "scoring" / "pyfunc_model.py"
 _PACKAGE_FILES = (MODEL_FILE, PACKAGE_FILE, HASH_FILE)  # what ModelPackage.save writes
@@ -337,18 +343,36 @@ def version_string() -> str:
 # --- the registry ---------------------------------------------------------------------------------
 
 
+def is_alias(name: str) -> bool:
+    """Whether ``name`` is an alias recoverscore allows (see the module docstring)."""
+    return name in ALIASES or OWN_ALIAS.fullmatch(name) is not None
+
+
+def check_alias(name: str) -> str:
+    """``name`` if it is an allowed alias; otherwise a one-line error with the closest one."""
+    if is_alias(name):
+        return name
+    close = difflib.get_close_matches(name, ALIASES, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise RecoverscoreError(
+        f"{name!r} is not an alias: {hint}use {' or '.join(ALIASES)}, or a name of your own "
+        "starting with x- (e.g. x-shadow)"
+    )
+
+
 def promote(version: str | int, alias: str = "champion", uri: str | None = None) -> str:
     """Point ``alias`` (by default ``champion``, what scoring uses) at a registered version.
 
     ``version`` is a number or another alias (``promote("challenger")`` crowns the challenger).
     Returns the version number promoted.
     """
+    check_alias(alias)
     client = connect(uri)
     ref = str(version).strip()
     try:
         if ref.isdigit():
             number = str(client.get_model_version(MODEL_NAME, ref).version)
-        elif ref in ALIASES:
+        elif is_alias(ref):
             number = str(client.get_model_version_by_alias(MODEL_NAME, ref).version)
         else:
             raise MlflowException(f"not a version number or alias: {ref!r}")
@@ -358,18 +382,34 @@ def promote(version: str | int, alias: str = "champion", uri: str | None = None)
     return number
 
 
+def delete_alias(alias: str, uri: str | None = None) -> str:
+    """Remove ``alias`` from the registered model; returns the version it pointed at.
+
+    The version itself stays registered. Removing ``champion`` leaves scoring without a default
+    model until another is promoted, which is the point when a champion must be withdrawn.
+    """
+    check_alias(alias)
+    client = connect(uri)
+    try:
+        number = str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+    except MlflowException:
+        raise RecoverscoreError(f"model {MODEL_NAME} has no alias {alias!r}") from None
+    client.delete_registered_model_alias(MODEL_NAME, alias)
+    return number
+
+
 def resolve_model_uri(ref: str) -> str:
     """An MLflow model URI from ``champion``, ``challenger``, a version number or a URI."""
     ref = str(ref).strip()
-    if ref in ALIASES:
+    if is_alias(ref):
         return f"models:/{MODEL_NAME}@{ref}"
     if ref.isdigit():
         return f"models:/{MODEL_NAME}/{int(ref)}"
     if ref.startswith(("models:/", "runs:/")):
         return ref
     raise RecoverscoreError(
-        f"unknown model reference {ref!r}: use a package folder, {' or '.join(ALIASES)}, "
-        "a version number, or a models:/ or runs:/ URI"
+        f"unknown model reference {ref!r}: use a package folder, {' or '.join(ALIASES)} (or "
+        "an x- alias of your own), a version number, or a models:/ or runs:/ URI"
     )
 
 
