@@ -629,6 +629,9 @@ def test_exit_3_an_internal_error_names_a_log_without_values(
     log.unlink()
     assert "in broken" in report and "builtins.ValueError: (message withheld)" in report
     assert secret not in report
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    text = one_line(score_cli(model_dir, tmp_path / "in.csv", tmp_path / "o.csv"), EXIT_INTERNAL)
+    assert "no log could be written; rerun with --debug" in text
     debug = cli("--debug", "score", "--model", model_dir, "--input", tmp_path / "in.csv",
                 "--output", tmp_path / "o2.csv", "--no-track")  # fmt: skip
     assert debug.exit_code == EXIT_INTERNAL

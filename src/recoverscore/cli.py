@@ -80,10 +80,13 @@ class _Guarded(TyperGroup):
             if ctx.params.get("debug"):
                 traceback.print_exception(error, file=sys.stderr)
             else:
-                log = _crash_log(error, command)
+                try:
+                    where = f"please report it with {_crash_log(error, command)}"
+                except OSError:  # no writable temporary folder: the traceback is one rerun away
+                    where = "no log could be written; rerun with --debug to see it"
                 err.print(
                     f"[bold red]error:[/] internal error ({type(error).__name__}) in "
-                    f"{command}: please report it with {log}",
+                    f"{command}: {where}",
                     highlight=False,
                     soft_wrap=True,
                 )
