@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from recoverscore.cli import EXIT_ERROR, EXIT_INVALID, app
 from recoverscore.data.schemas import TIERS, Portfolio, probability_column
 from recoverscore.data.synthetic import generate_frame
-from recoverscore.data.tables import read_table, write_table
+from recoverscore.data.tables import neutralise_formulas, read_table, write_table
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring import batch, drift
 from recoverscore.scoring.package import ModelPackage
@@ -160,7 +160,7 @@ def test_csv_output_neutralises_formulas(model, portfolio, tmp_path):
     rejects = pd.read_csv(result.rejects, dtype=str, keep_default_na=False).set_index("row")
     assert rejects.at["5", "principal"] == "-7"
     assert rejects.at["6", "region"] == "'=cmd|' /C calc'!A0"
-    assert batch.neutralise_formulas(pd.DataFrame({"a": ["\tx", "1e5", "x=1"]}))["a"].tolist() == [
+    assert neutralise_formulas(pd.DataFrame({"a": ["\tx", "1e5", "x=1"]}))["a"].tolist() == [
         "'\tx",
         "1e5",
         "x=1",
@@ -207,7 +207,7 @@ def test_resume_refuses_a_changed_input(model, portfolio, tmp_path):
         work, batch._identity(batch.Source(tmp_path / "in.parquet"), job, 100, "local"), False
     )
     write_table(portfolio.head(10), tmp_path / "in.parquet")
-    with pytest.raises(RecoverscoreError, match="cannot resume: input changed"):
+    with pytest.raises(RecoverscoreError, match="cannot resume: the input's content changed"):
         batch.run(
             tmp_path / "in.parquet", tmp_path / "out.parquet", job, batch_size=100, resume=True
         )

@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 from matplotlib.figure import Figure
+from typer.testing import CliRunner
 
 from recoverscore import registry, score
+from recoverscore.cli import app
 from recoverscore.data import schemas
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
@@ -149,6 +151,30 @@ def test_describe_versions_lists_both(store):
     assert table["aliases"].tolist() == ["champion", "challenger"]
     assert table["run_id"].tolist() == [store.first.run_id, store.second.run_id]
     assert table["test_auc"].tolist() == [0.71, 0.73]
+
+
+def test_an_alias_typo_is_refused_and_an_alias_can_be_deleted(store):
+    """Issue 13, U2: a mistyped alias never quietly becomes a new one, and `alias delete`
+    removes an alias while its version stays registered."""
+    client = mlflow.MlflowClient()
+    typo = CliRunner().invoke(app, ["promote", "2", "--alias", "champoin"])
+    assert typo.exit_code == 2 and "did you mean 'champion'?" in typo.output, typo.output
+    with pytest.raises(RecoverscoreError, match="is not an alias"):
+        registry.promote("2", "Champion")
+    assert set(client.get_registered_model(registry.MODEL_NAME).aliases) == {
+        "champion",
+        "challenger",
+    }
+    assert registry.promote("2", "x-shadow") == "2"
+    assert registry.resolve_model_uri("x-shadow") == "models:/recoverscore@x-shadow"
+    deleted = CliRunner().invoke(app, ["alias", "delete", "x-shadow"])
+    assert deleted.exit_code == 0 and "version 2, which stays registered" in deleted.output
+    assert "x-shadow" not in client.get_registered_model(registry.MODEL_NAME).aliases
+    again = CliRunner().invoke(app, ["alias", "delete", "x-shadow"])
+    assert again.exit_code == 2 and "has no alias 'x-shadow'" in again.output
+    wrong = CliRunner().invoke(app, ["alias", "delete", "champoin"])
+    assert wrong.exit_code == 2 and "is not an alias" in wrong.output
+    assert registry.describe_versions()["version"].tolist() == ["1", "2"]
 
 
 def test_artifacts_stay_beside_the_database(store):

@@ -1,18 +1,25 @@
 """The ``recoverscore`` command line: the terminal edge of the library.
 
-Exit codes: 0 success; 1 the data failed validation (for ``score``: some rows were rejected and
-are in the rejects file; the others were scored); 2 a usage, file, model or configuration error,
-printed as one line without a traceback.
+Exit codes: 0 success (for ``score``: every row scored); 1 some rows failed validation (for
+``score``: they are in the rejects file, the others were scored); 2 a usage, input file, model or
+configuration error, printed as one line; 3 an internal error (a bug): one line naming a log file
+that holds the traceback (messages withheld), which ``--debug`` prints on screen instead.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
+import tempfile
+import traceback
+from datetime import UTC, datetime
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import click
 import pandas as pd
 import typer
 from rich.console import Console
@@ -27,23 +34,82 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
+from recoverscore import __version__
 from recoverscore.data import schemas
+from recoverscore.data.checking import check_file
+from recoverscore.data.reader import Source
 from recoverscore.data.synthetic import generate, load_synthetic_config
-from recoverscore.data.tables import read_table, table_format, write_chunks, write_json
-from recoverscore.errors import RecoverscoreError
+from recoverscore.data.tables import (
+    check_paths,
+    csv_safe,
+    locked,
+    read_table,
+    table_format,
+    write_chunks,
+    write_json,
+)
+from recoverscore.errors import RecoverscoreError, internal_report
 
 EXIT_INVALID = 1
 EXIT_ERROR = 2
+EXIT_INTERNAL = 3
+
+# Logs and pipes get a fixed width wide enough for the summary tables; terminals use their own.
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True)
+
+
+def _crash_log(error: BaseException, command: str | None) -> Path:
+    """Write an unexpected error's report to a new private file in the temporary folder."""
+    handle, name = tempfile.mkstemp(prefix="recoverscore-error-", suffix=".log")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    header = f"recoverscore {__version__} {command or ''}: internal error at {stamp}\n\n"
+    with os.fdopen(handle, "w", encoding="utf-8") as log:
+        log.write(header + internal_report(error))
+    return Path(name)
+
+
+class _Guarded(TyperGroup):
+    """Every command's failures end one way: a user error is one line and exit 2; anything
+    unexpected is exit 3 with one line naming its log file (the traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (typer.Exit, typer.Abort):
+            raise
+        except RecoverscoreError as error:
+            _fail(str(error))
+        except Exception as error:
+            if isinstance(error, BrokenPipeError) or getattr(error, "errno", None) == errno.EPIPE:
+                raise  # output piped into a closed reader (`| head`): not a bug
+            command = ctx.invoked_subcommand
+            if ctx.params.get("debug"):
+                traceback.print_exception(error, file=sys.stderr)
+            else:
+                try:
+                    where = f"please report it with {_crash_log(error, command)}"
+                except OSError:  # no writable temporary folder: the traceback is one rerun away
+                    where = "no log could be written; rerun with --debug to see it"
+                err.print(
+                    f"[bold red]error:[/] internal error ({type(error).__name__}) in "
+                    f"{command}: {where}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
 
 app = typer.Typer(
+    cls=_Guarded,
     help="Recovery likelihood and collection-strategy scoring for debt portfolios.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-# Logs and pipes get a fixed width wide enough for the summary tables; terminals use their own.
-out = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
 _mlflow_level = logging.WARNING  # MLflow's own INFO messages only with --verbose
 
 
@@ -64,6 +130,10 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+alias_app = typer.Typer(help="Registry aliases.", no_args_is_help=True)
+app.add_typer(alias_app, name="alias")
+
+
 @app.callback()
 def _options(
     show_version: bool = typer.Option(
@@ -75,6 +145,9 @@ def _options(
     ),
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Also show MLflow's own messages (database set-up, ...)."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an internal error, print the traceback instead of a log path."
     ),
 ) -> None:
     """Recovery likelihood and collection-strategy scoring for debt portfolios."""
@@ -139,22 +212,18 @@ def _fail(message: str) -> None:
 
 
 def _date(value: str | None, option: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        return pd.Timestamp(value).normalize()
-    except (ValueError, TypeError):
-        _fail(f"{option} {value!r} is not a date: use YYYY-MM-DD")
-    return None
+    """A date option: ``YYYY-MM-DD`` only (``11/12/2026`` is November to some, December to
+    others)."""
+    return None if value is None else schemas.iso_date(value, option)
 
 
-def _detect(frame: pd.DataFrame) -> SchemaChoice:
+def _detect(columns) -> SchemaChoice:
     """The richest schema whose distinguishing columns the file has."""
-    if "outcome_date" in frame.columns:
+    if "outcome_date" in columns:
         return SchemaChoice.outcomes
-    if schemas.true_probability_column(schemas.TIERS[0]) in frame.columns:
+    if schemas.true_probability_column(schemas.TIERS[0]) in columns:
         return SchemaChoice.synthetic
-    if "given_tier" in frame.columns:
+    if "given_tier" in columns:
         return SchemaChoice.history
     return SchemaChoice.portfolio
 
@@ -191,11 +260,17 @@ def generate_command(
     out.print(f"wrote {rows:,} debts to {out_path}", highlight=False, soft_wrap=True)
 
 
+_SHOWN_VALUE = 60  # characters of a failing value printed (the failures file has it all)
+
+
 def _failure_table(failures: pd.DataFrame, limit: int) -> Table:
     table = Table("row", "column", "check", "value", title="validation failures")
     for row in failures.head(limit).itertuples(index=False):
         shown_row = "(file)" if pd.isna(row.row) else str(int(row.row))
-        table.add_row(shown_row, str(row.column), str(row.check), str(row.value))
+        value = str(row.value)
+        if len(value) > _SHOWN_VALUE:
+            value = value[: _SHOWN_VALUE - 1] + "…"
+        table.add_row(shown_row, str(row.column), str(row.check), value)
     return table
 
 
@@ -210,7 +285,9 @@ def validate_command(
     ),
     max_rows: int = typer.Option(30, "--max-rows", min=1, help="Failures to print."),
     failures_out: Path | None = typer.Option(
-        None, "--failures-out", help="Write the full failure table here (.csv or .parquet)."
+        None,
+        "--failures-out",
+        help="Write the full failure table here (.csv or .parquet; no rows when valid).",
     ),
     model: str | None = typer.Option(
         None,
@@ -219,19 +296,43 @@ def validate_command(
     ),
 ) -> None:
     """Check a file against the portfolio, history, synthetic-history or outcomes contract, or
-    a model's."""
+    a model's.
+
+    The file is read and checked as ``score`` reads and checks it (the same reader, batches and
+    id rule), so the two agree on every row.
+    """
     try:
-        frame = read_table(path)
         snapshot = _date(as_of, "--as-of") or pd.Timestamp.today().normalize()
+        inputs = {"input": path}
+        if model is not None and Path(model).is_dir():
+            inputs["model package"] = Path(model)
+        if failures_out is not None:
+            table_format(failures_out)
+            check_paths(inputs, {"failures file": failures_out})
+        source = Source(path)
         if model is not None:
             contract, label = _model_contract(model), f"model {model}'s input"
-            report = contract.validate(frame, as_of=snapshot)
+            source.require(contract.required)
+            report = check_file(
+                source,
+                lambda frame, rows: contract.validate(frame, as_of=snapshot, rows=rows),
+                contract.id_column,
+            )
         else:
-            choice = _detect(frame) if schema is SchemaChoice.auto else schema
+            choice = _detect(source.columns) if schema is SchemaChoice.auto else schema
             label = f"the {choice.value}"
-            report = schemas.validate(frame, SCHEMAS[choice], as_of=snapshot)
-        if failures_out is not None and not report.is_valid:
-            write_chunks([report.failures], failures_out)
+            model_schema = SCHEMAS[choice]
+            source.require(schemas.required_columns(model_schema))
+            report = check_file(
+                source,
+                lambda frame, rows: schemas.validate(
+                    frame, model_schema, as_of=snapshot, rows=rows
+                ),
+                "debtor_id",
+            )
+        if failures_out is not None:  # even when empty: never leave an older run's table
+            with locked([failures_out]):
+                write_chunks(csv_safe([report.failures], failures_out), failures_out)
     except RecoverscoreError as error:
         _fail(str(error))
     if report.is_valid:
@@ -283,7 +384,7 @@ def describe_command(
     """Recovery by tier and aging bucket, and the Bayes limit when the truth is present."""
     try:
         frame = read_table(path)
-        choice = _detect(frame)
+        choice = _detect(frame.columns)
         if choice in (SchemaChoice.portfolio, SchemaChoice.outcomes):
             raise RecoverscoreError(f"{path} has no given_tier column: not a labelled history")
         report = schemas.validate(frame, SCHEMAS[choice])
@@ -871,7 +972,11 @@ def promote_command(
     version: str = typer.Argument(
         ..., help="Registered version to promote, or an alias (e.g. challenger)."
     ),
-    alias: str = typer.Option("champion", "--alias", help="Alias to move onto the version."),
+    alias: str = typer.Option(
+        "champion",
+        "--alias",
+        help="Alias to move onto the version: champion, challenger, or your own x-NAME.",
+    ),
 ) -> None:
     """Move the ``champion`` alias (or another) onto a registered model version."""
     registry = _registry()
@@ -882,6 +987,25 @@ def promote_command(
         _fail(str(error))
     out.print(
         f"{registry.MODEL_NAME} version {number} is now @{alias}", highlight=False, soft_wrap=True
+    )
+
+
+@alias_app.command("delete")
+def alias_delete_command(
+    name: str = typer.Argument(..., help="The alias to remove (champion, challenger, x-NAME)."),
+) -> None:
+    """Remove an alias from the registered model; the version it named stays registered."""
+    from recoverscore import registry
+
+    try:
+        number = registry.delete_alias(name)
+    except RecoverscoreError as error:
+        _fail(str(error))
+    out.print(
+        f"removed @{name} (it named {registry.MODEL_NAME} version {number}, which stays "
+        "registered)",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -1046,6 +1170,7 @@ def score_command(
                 scheduler=scheduler,
                 on_rows=advance,
                 on_stage=stage,
+                model_dir=Path(model) if Path(model).is_dir() else None,
             )
             run_link = None
             if track:

@@ -10,14 +10,18 @@ portfolio (the user's own columns left empty), so no real debtor's row ever leav
 machine through the registry, and runs carry aggregate metrics, plots and tables only.
 
 Versions move through aliases rather than stages: a new registration becomes ``challenger``;
-``promote`` makes a version ``champion``, which is what scoring uses by default.
+``promote`` makes a version ``champion``, which is what scoring uses by default. An alias is one
+of ``ALIASES`` or a team's own name starting ``x-`` (``x-shadow``): anything else is refused, so a
+typo such as ``champoin`` never quietly creates an alias nothing reads.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -72,6 +76,8 @@ SCORING_EXPERIMENT = "recoverscore-scoring"
 POLICY_EXPERIMENT = "recoverscore-policy-evaluation"
 BACKTEST_EXPERIMENT = "recoverscore-backtest"
 ALIASES = ("champion", "challenger")
+OWN_ALIAS = re.compile(r"x-[a-z0-9][a-z0-9_-]{0,60}")
+"""A team's own alias: ``x-`` and lower-case letters, digits, ``_`` or ``-`` (``x-shadow``)."""
 
 # MLflow 3's UI opens an experiment on its GenAI traces unless told it holds model training: the
 # experiment tag below says so (the UI reads it where its workflow switch is off), and the URL
@@ -531,18 +537,36 @@ def version_string() -> str:
 # --- the registry ---------------------------------------------------------------------------------
 
 
+def is_alias(name: str) -> bool:
+    """Whether ``name`` is an alias recoverscore allows (see the module docstring)."""
+    return name in ALIASES or OWN_ALIAS.fullmatch(name) is not None
+
+
+def check_alias(name: str) -> str:
+    """``name`` if it is an allowed alias; otherwise a one-line error with the closest one."""
+    if is_alias(name):
+        return name
+    close = difflib.get_close_matches(name, ALIASES, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise RecoverscoreError(
+        f"{name!r} is not an alias: {hint}use {' or '.join(ALIASES)}, or a name of your own "
+        "starting with x- (e.g. x-shadow)"
+    )
+
+
 def promote(version: str | int, alias: str = "champion", uri: str | None = None) -> str:
     """Point ``alias`` (by default ``champion``, what scoring uses) at a registered version.
 
     ``version`` is a number or another alias (``promote("challenger")`` crowns the challenger).
     Returns the version number promoted.
     """
+    check_alias(alias)
     client = connect(uri)
     ref = str(version).strip()
     try:
         if ref.isdigit():
             number = str(client.get_model_version(MODEL_NAME, ref).version)
-        elif ref in ALIASES:
+        elif is_alias(ref):
             number = str(client.get_model_version_by_alias(MODEL_NAME, ref).version)
         else:
             raise MlflowException(f"not a version number or alias: {ref!r}")
@@ -552,18 +576,34 @@ def promote(version: str | int, alias: str = "champion", uri: str | None = None)
     return number
 
 
+def delete_alias(alias: str, uri: str | None = None) -> str:
+    """Remove ``alias`` from the registered model; returns the version it pointed at.
+
+    The version itself stays registered. Removing ``champion`` leaves scoring without a default
+    model until another is promoted, which is the point when a champion must be withdrawn.
+    """
+    check_alias(alias)
+    client = connect(uri)
+    try:
+        number = str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+    except MlflowException:
+        raise RecoverscoreError(f"model {MODEL_NAME} has no alias {alias!r}") from None
+    client.delete_registered_model_alias(MODEL_NAME, alias)
+    return number
+
+
 def resolve_model_uri(ref: str) -> str:
     """An MLflow model URI from ``champion``, ``challenger``, a version number or a URI."""
     ref = str(ref).strip()
-    if ref in ALIASES:
+    if is_alias(ref):
         return f"models:/{MODEL_NAME}@{ref}"
     if ref.isdigit():
         return f"models:/{MODEL_NAME}/{int(ref)}"
     if ref.startswith(("models:/", "runs:/")):
         return ref
     raise RecoverscoreError(
-        f"unknown model reference {ref!r}: use a package folder, {' or '.join(ALIASES)}, "
-        "a version number, or a models:/ or runs:/ URI"
+        f"unknown model reference {ref!r}: use a package folder, {' or '.join(ALIASES)} (or "
+        "an x- alias of your own), a version number, or a models:/ or runs:/ URI"
     )
 
 
@@ -846,6 +886,8 @@ def log_policy_evaluation(
         model_version=loaded.version if loaded.version.isdigit() else None,
     )
     return _log_run(POLICY_EXPERIMENT, run, uri)
+
+
 def log_backtest(
     backtest: Backtest,
     loaded: LoadedPackage | None = None,
@@ -890,7 +932,6 @@ def log_backtest(
         model_version=versions[-1] if len(versions) == 1 else None,
     )
     return _log_run(BACKTEST_EXPERIMENT, run, uri)
-
 
 
 def _logged_model_id(version: ModelVersion) -> str | None:
