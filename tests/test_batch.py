@@ -427,9 +427,9 @@ def test_progress_of_a_resumed_run_counts_the_kept_batches_first(model, portfoli
     first = batch.run(tmp_path / "in.parquet", tmp_path / "a.parquet", job, batch_size=500)
     work = tmp_path / ".b.parquet.parts"
     identity = batch._identity(batch.Source(tmp_path / "in.parquet"), job, 500, "local")
-    batch._prepare_work(work, identity, resume=False)
+    run_id, _ = batch._prepare_work(work, identity, resume=False)
     part = scorer(model).score_batch(portfolio.iloc[:500].reset_index(drop=True))
-    batch._save_batch(work, 0, part, "debtor_id")  # batch 0 landed before the interruption
+    batch._save_batch(work, 0, part, "debtor_id", run_id)  # batch 0 landed before the interruption
     rows = []
     resumed = batch.run(
         tmp_path / "in.parquet",

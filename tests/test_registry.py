@@ -311,10 +311,9 @@ def scoring_run(store, tmp_path_factory):
     frame.to_csv(folder / "portfolio.csv", index=False)
     loaded = registry.load_package("champion")
     options = ScoringOptions(explain=False)
-    result = batch.run(
-        folder / "portfolio.csv", folder / "scored.csv", Scorer(loaded.package, options, "1")
-    )
-    run_id = registry.log_scoring(result, loaded, options, "local", input_name="portfolio.csv")
+    scorer = Scorer(loaded.package, options, "1")
+    result = batch.run(folder / "portfolio.csv", folder / "scored.csv", scorer)
+    run_id = registry.log_scoring(result, scorer, loaded.uri, "local", input_name="portfolio.csv")
     return SimpleNamespace(
         run=mlflow.MlflowClient().get_run(run_id), result=result, frame=frame, folder=folder
     )

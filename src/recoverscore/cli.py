@@ -71,6 +71,18 @@ def _crash_log(error: BaseException, command: str | None) -> Path:
     return Path(name)
 
 
+# Usage errors and deliberate exits end the way click ends them (usage text, exit 2). Typer from
+# 0.23 on vendors its own click, whose exceptions derive from ``typer.TyperException``, not click's.
+_COMMAND_LINE_EXITS = (
+    click.ClickException,
+    click.exceptions.Exit,
+    click.Abort,
+    typer.Exit,
+    typer.Abort,
+    getattr(typer, "TyperException", click.ClickException),
+)
+
+
 class _Guarded(TyperGroup):
     """Every command's failures end one way: a user error is one line and exit 2; anything
     unexpected is exit 3 with one line naming its log file (the traceback only with --debug)."""
@@ -78,9 +90,7 @@ class _Guarded(TyperGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except (typer.Exit, typer.Abort):
+        except _COMMAND_LINE_EXITS:
             raise
         except RecoverscoreError as error:
             _fail(str(error))

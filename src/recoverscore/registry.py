@@ -92,6 +92,10 @@ _EXPERIMENT_NOTES = {
     "each registers a version of the model `recoverscore` (new versions become `@challenger`).",
     SCORING_EXPERIMENT: "Batch-scoring runs, one per `recoverscore score`: counts, tier mix, "
     "expected net value and drift from training, each linked to the model version it used.",
+    POLICY_EXPERIMENT: "Off-policy evaluations, one per `recoverscore evaluate-policy`: each "
+    "strategy's estimated value with its interval, from logged history without a new experiment.",
+    BACKTEST_EXPERIMENT: "Backtests, one per `recoverscore backtest`: scored recommendations "
+    "joined to the outcomes that followed, per cell and per tier, with bootstrap intervals.",
 }
 _MODEL_DESCRIPTION = (
     "Recovery likelihood of unpaid debts under each collection tier (soft reminder, mediation, "
