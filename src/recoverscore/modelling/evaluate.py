@@ -44,6 +44,7 @@ def history_buckets(history: pd.DataFrame, limitation_years: int = 3) -> pd.Cate
         history["last_acknowledgment_date"],
         history["as_of"],
         limitation_years,
+        history.get("disaster_date"),
     )
     return pd.Categorical(aging_bucket(days, barred), categories=AGING_BUCKETS)
 

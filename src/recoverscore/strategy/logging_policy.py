@@ -352,7 +352,11 @@ def default_segments(
     differ), plus the ``extra`` columns of ``history`` named, e.g. ``("contact_status",)``."""
     days = days_past_due(history["due_date"], history["as_of"])
     barred = is_time_barred(
-        history["due_date"], history["last_acknowledgment_date"], history["as_of"], limitation_years
+        history["due_date"],
+        history["last_acknowledgment_date"],
+        history["as_of"],
+        limitation_years,
+        history.get("disaster_date"),
     )
     segments = pd.DataFrame(
         {
