@@ -530,6 +530,12 @@ def score_command(
     counts, mix = _scoring_tables(result)
     out.print(counts)
     out.print(mix)
+    flags = result.stats.get("flags", {})
+    if flags:
+        table = Table("flag", "debts", title="flags (care notices; no tier worth its cost)")
+        for flag, n in sorted(flags.items()):
+            table.add_row(flag, f"{n:,}")
+        out.print(table)
     checks = result.stats["checks"]
     if checks:
         table = Table("column: check", "rows", title="rejected rows by failed check")

@@ -10,7 +10,8 @@ batch it
 3. works out the debt facts once (``DebtFacts``: age, bucket, limitation, assets, contact),
 4. builds the model's features from the rows and those facts,
 5. predicts P(recover) under every tier from those features,
-6. applies the package's guardrails and policy to the facts and probabilities,
+6. applies the package's guardrails and policy to the facts and probabilities (the why line and
+   the contact plan in the scoring language),
 7. explains the recommended tier from the same features (``RecoveryModel.contributions``),
 8. counts the features and scores for the drift check,
 
@@ -126,10 +127,6 @@ class Scorer:
         """The version label scored rows carry."""
         return self.version or self.package.label
 
-    @cached_property
-    def unchecked(self) -> list[str]:
-        return self.package.unchecked_rules()
-
     @property
     def id_column(self) -> str:
         return self.package.contract.id_column
@@ -186,7 +183,10 @@ class Scorer:
             package.costs,
             options.policy,
             options.capacity,
-            unchecked=self.unchecked,
+            # this batch's own: an optional column (evidence, bank balance) may be absent
+            unchecked=policy.unchecked_rules(package.policy, facts.available()),
+            language=options.language,
+            texts=package.texts,
         )
         out = pd.concat([valid[[self.id_column, "as_of"]], probabilities, decision], axis=1)
         out["model_version"] = self.label
@@ -301,6 +301,7 @@ def _stats(
     malformed = int(rejects["raw_record"].notna().sum())
     if malformed:
         per_check["(record): malformed CSV record"] = malformed
+    flags = scored["flags"].dropna().str.split(";").explode()
     return {
         "rows_in": rows_in,
         "scored": len(scored),
@@ -310,6 +311,7 @@ def _stats(
         "tiers": {t: int(by_tier["size"].get(t, 0)) for t in TIERS},
         "net_value": {t: float(by_tier["sum"].get(t, 0.0)) for t in TIERS},
         "checks": {k: int(v) for k, v in per_check.items()},
+        "flags": {k: int(v) for k, v in flags[flags != ""].value_counts().items()},
     }
 
 
