@@ -368,7 +368,7 @@ def test_overlap_figure_is_labelled_for_people():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a machine without a CJK font warns, and still draws
         zh = lp.overlap_figure(overlap, "zh").axes[0]
-    assert zh.get_xticklabels()[0].get_text() == "温和提醒"
+    assert zh.get_xticklabels()[0].get_text() == "提醒催收（短信/语音）"  # noqa: RUF001
     assert zh.get_yticklabels()[0].get_text() == "0-30天·x"
     with pytest.raises(RecoverscoreError, match="unknown language"):
         lp.overlap_figure(overlap, "fr")

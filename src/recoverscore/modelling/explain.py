@@ -38,8 +38,10 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from matplotlib.figure import Figure
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from sklearn.utils.validation import check_is_fitted
 
 from recoverscore.config import StrictModel, Tier, default_config_path, load_config
@@ -97,10 +99,15 @@ def _placeholders(allowed: tuple[str, ...]):
     return check
 
 
-Template = Annotated[str, Field(min_length=1), AfterValidator(_placeholders(_PLACEHOLDERS))]
-"""A sentence with optional ``{value}``, ``{s}`` (plural ending) and ``{feature}`` (label)."""
+def _text(*allowed: str):
+    """Non-empty text with only the ``allowed`` placeholders."""
+    return Annotated[str, Field(min_length=1), AfterValidator(_placeholders(allowed))]
 
-Label = Annotated[str, Field(min_length=1), AfterValidator(_placeholders(("feature",)))]
+
+Template = _text(*_PLACEHOLDERS)
+"""A fact with optional ``{value}``, ``{s}`` (plural ending) and ``{feature}`` (label)."""
+
+Label = _text("feature")
 
 Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=24)]
 
@@ -109,22 +116,31 @@ class Wording(StrictModel):
     """One feature's texts in one language; see the head of ``configs/reasons.yaml``."""
 
     label: Label
-    raises: Template
-    lowers: Template
-    raises_if_zero: Template | None = None
-    lowers_if_zero: Template | None = None
-    raises_if_missing: Template | None = None
-    lowers_if_missing: Template | None = None
+    fact: Template | None = None
+    fact_if_zero: Template | None = None
+    fact_if_missing: Template | None = None
     levels: dict[str, str] = Field(default_factory=dict)
 
 
 class FeatureReason(StrictModel):
-    """A feature's reason code, value format and wording in every language."""
+    """A feature's reason code, value format, wording in every language, whether it may be a
+    reason at all (``reason: false``: a duty of care such as age, region or a disaster, never
+    shown to a collector or debtor as a reason) and the ``groups`` of features that say the same
+    thing (a debtor gets at most one reason from each group, the strongest)."""
 
     code: Code
     format: Format
+    reason: bool = True
+    groups: list[str] = Field(default_factory=list)
     en: Wording
     zh: Wording
+
+    @model_validator(mode="after")
+    def _worded(self) -> FeatureReason:
+        unworded = [lang for lang in LANGUAGES if getattr(self, lang).fact is None]
+        if self.reason and unworded:
+            raise ValueError(f"a reason needs a fact in every language; none in {unworded}")
+        return self
 
 
 class DefaultReason(StrictModel):
@@ -136,16 +152,77 @@ class DefaultReason(StrictModel):
     en: Wording
     zh: Wording
 
+    @model_validator(mode="after")
+    def _worded(self) -> DefaultReason:
+        if self.en.fact is None or self.zh.fact is None:
+            raise ValueError("the default needs a fact in every language")
+        return self
+
+
+class PlotWords(StrictModel):
+    """What shap writes on its plots in English, in one language."""
+
+    other_features: _text("n")
+    sum_other_features: _text("n")
+    feature_value: str
+    high: str
+    low: str
+    mean_abs: _text("label")
+
+
+class PolicyWords(StrictModel):
+    """The pieces of the policy's ``why`` line."""
+
+    values: _text("items")
+    item: _text("tier", "amount")
+    removed: _text("tiers", "reason")
+    notices: _text("items")
+    fell_back: _text("wanted", "chosen")
+    unchecked: _text("items")
+    unvalued: str
+    separator: str
+    list_separator: str
+    tier_separator: str
+
+
+class ContactWords(StrictModel):
+    """How a contact plan's steps read."""
+
+    step: _text("day", "time", "channel")
+    separator: str
+    channels: dict[str, str]
+
 
 class Words(StrictModel):
-    """Words used around the templates, in one language."""
+    """Words used around the templates, in one language.
+
+    ``raises`` / ``lowers`` wrap a feature's fact into a reason (``{reason}``); numbers are
+    grouped in thousands where ``grouping``; amounts read as ``amount`` (``{value}``), or as
+    ``amount_wan`` in units of 10,000 (万) from 10,000 up where it is given.
+    """
 
     flag_true: str
     flag_false: str
     missing: str
+    raises: _text("reason")
+    lowers: _text("reason")
+    grouping: bool
+    amount: _text("value")
+    amount_wan: _text("value") | None = None
     tier_label: str
-    tier_levels: dict[Tier, str] = Field(default_factory=dict)
+    tier_levels: dict[Tier, str]
     axis_label: str
+    plots: PlotWords
+    policy: PolicyWords
+    contact: ContactWords
+
+    @field_validator("tier_levels")
+    @classmethod
+    def _every_tier(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [t for t in TIERS if t not in value]
+        if missing:
+            raise ValueError(f"no name for tier(s) {missing}")
+        return value
 
 
 class LanguageWords(StrictModel):
@@ -153,12 +230,21 @@ class LanguageWords(StrictModel):
     zh: Words
 
 
+class CodeText(StrictModel):
+    """What a guardrail or flag code means, in every language."""
+
+    en: str = Field(min_length=1)
+    zh: str = Field(min_length=1)
+
+
 class ReasonTexts(StrictModel):
-    """The whole of ``configs/reasons.yaml``: an entry for every standard feature, a default."""
+    """The whole of ``configs/reasons.yaml``: an entry for every standard feature, a default,
+    and the meaning of every guardrail and flag code."""
 
     words: LanguageWords
     default: DefaultReason
     features: dict[str, FeatureReason]
+    codes: dict[Code, CodeText]
 
     @field_validator("features")
     @classmethod
@@ -254,17 +340,20 @@ class _Entry:
     format: str
     wording: Wording
     label: str
+    reason: bool
+    groups: tuple[str, ...]
 
 
 def _entry(texts: ReasonTexts, name: str, categorical: bool, language: str) -> _Entry:
     spec = texts.features.get(name)
     if spec is not None:
         wording = getattr(spec, language)
-        return _Entry(spec.code, spec.format, wording, wording.label.format(feature=name))
+        label = wording.label.format(feature=name)
+        return _Entry(spec.code, spec.format, wording, label, spec.reason, tuple(spec.groups))
     wording = getattr(texts.default, language)
     code = re.sub(r"[^A-Z0-9_]", "_", texts.default.code.format(feature=name).upper())
     fmt = "category" if categorical else "number"
-    return _Entry(code, fmt, wording, wording.label.format(feature=name))
+    return _Entry(code, fmt, wording, wording.label.format(feature=name), True, ())
 
 
 def _by_unique(values: np.ndarray, show) -> np.ndarray:
@@ -274,21 +363,69 @@ def _by_unique(values: np.ndarray, show) -> np.ndarray:
     return shown[codes]  # factorize gives -1 for missing, which picks the trailing ""
 
 
-def _whole(v: float) -> str:
-    return f"{v:,.0f}"
+def _whole(v: float, words: Words) -> str:
+    return f"{v:,.0f}" if words.grouping else f"{v:.0f}"
 
 
-def _number(v: float) -> str:
-    text = f"{v:,.2f}".rstrip("0").rstrip(".")
+def _number(v: float, words: Words) -> str:
+    text = (f"{v:,.2f}" if words.grouping else f"{v:.2f}").rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
 
-def _ratio(v: float) -> str:
+def _ratio(v: float, words: Words) -> str:
     if v >= 10:
-        return f"{v:,.0f}"
+        return _whole(v, words)
     if v >= 1:
         return f"{v:.1f}"
     return f"{v:.2f}" if v >= 0.01 else "<0.01"
+
+
+def _digits(whole: np.ndarray) -> pa.Array:
+    """Non-negative whole numbers as decimal text (integers never print as exponents)."""
+    return pc.cast(pa.array(np.asarray(whole, dtype=np.int64)), pa.string())
+
+
+def _grouped(digits: pa.Array) -> pa.Array:
+    """Digits with a thousands separator: each pass splits off one more group of three."""
+    for _ in range(6):  # enough for 10^21
+        digits = pc.replace_substring_regex(digits, r"^(\d+)(\d{3})", r"\1,\2")
+    return digits
+
+
+def fill_text(template: str, fields: dict[str, str | pa.Array], n: int) -> pa.Array:
+    """``template`` filled for ``n`` rows, vectorised in Arrow: each field one text for every
+    row or one per row."""
+    pieces: list[str | pa.Array] = [pa.array([""] * n, pa.string())]
+    for literal, field, _, _ in string.Formatter().parse(template):
+        if literal:
+            pieces.append(literal)
+        if field is not None:
+            pieces.append(fields[field])
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def format_amounts(values: np.ndarray, words: Words) -> pa.Array:
+    """Amounts of money as ``words`` show them: whole CNY, grouped where ``words.grouping``, and
+    from 10,000 up in units of 10,000 (万, two decimals at most) where ``words.amount_wan``."""
+    rounded = np.round(np.asarray(values, dtype=float)) + 0.0  # + 0.0: no "-0"
+    whole = np.abs(rounded)
+    sign = pa.array(np.where(rounded < 0, "-", ""))
+
+    def number(digits: pa.Array) -> pa.Array:
+        return pc.binary_join_element_wise(sign, _grouped(digits) if words.grouping else digits, "")
+
+    text = fill_text(words.amount, {"value": number(_digits(whole))}, len(whole))
+    if words.amount_wan is None:
+        return text
+    units, hundredths = np.divmod(np.round(whole / 100.0), 100)
+    decimals = pc.utf8_rtrim(pc.utf8_lpad(_digits(hundredths), 2, "0"), "0")
+    wan = pc.if_else(
+        pa.array(hundredths > 0),
+        pc.binary_join_element_wise(_digits(units), decimals, "."),
+        _digits(units),
+    )
+    in_wan = fill_text(words.amount_wan, {"value": number(wan)}, len(whole))
+    return pc.if_else(pa.array(whole >= 10_000), in_wan, text)
 
 
 @dataclass(frozen=True)
@@ -326,14 +463,20 @@ def _show(column: pd.Series, entry: _Entry, words: Words) -> _Shown:
         text[ok] = np.where(yes, words.flag_true, words.flag_false)
         zero[ok] = ~yes
         return _Shown(text, text, plural, zero, missing)
-    if fmt in ("amount", "ratio"):
+    if fmt == "amount":
         with np.errstate(over="ignore"):
-            text[ok] = _by_unique(np.exp(x), _whole if fmt == "amount" else _ratio)
+            codes, uniques = pd.factorize(np.exp(x))
+        shown = format_amounts(uniques, words).to_numpy(zero_copy_only=False)
+        text[ok] = shown[codes]
+        return _Shown(text, text, plural, zero, missing)
+    if fmt == "ratio":
+        with np.errstate(over="ignore"):
+            text[ok] = _by_unique(np.exp(x), lambda v: _ratio(v, words))
         return _Shown(text, text, plural, zero, missing)
     rounded = np.round(x) + 0.0 if fmt == "integer" else x  # + 0.0 turns -0.0 into 0.0
     show = _whole if fmt == "integer" else _number
-    text[ok] = _by_unique(rounded, show)
-    magnitude[ok] = _by_unique(np.abs(rounded), show)
+    text[ok] = _by_unique(rounded, lambda v: show(v, words))
+    magnitude[ok] = _by_unique(np.abs(rounded), lambda v: show(v, words))
     plural[ok] = np.where(np.abs(rounded) == 1, "", "s")
     zero[ok] = rounded <= 0
     return _Shown(text, magnitude, plural, zero, missing)
@@ -350,28 +493,29 @@ def _fill(template: str, fields: dict[str, object], n: int) -> np.ndarray:
     return out
 
 
-def _sentences(entry: _Entry, shown: _Shown, positive: np.ndarray) -> np.ndarray:
-    """One sentence per row, worded for the sign of its contribution and its value's state."""
-    out = np.empty(len(positive), dtype=object)
+def _sentences(entry: _Entry, shown: _Shown, positive: np.ndarray, words: Words) -> np.ndarray:
+    """One sentence per row: the fact its value states (plain, zero or missing wording),
+    wrapped in the direction of its contribution (``words.raises`` / ``words.lowers``)."""
     wording = entry.wording
-    for direction, rows in (("raises", positive), ("lowers", ~positive)):
-        plain = getattr(wording, direction)
-        if_zero = getattr(wording, f"{direction}_if_zero")
-        if_missing = getattr(wording, f"{direction}_if_missing")
-        missing = rows & shown.missing
-        zero = rows & shown.zero & ~shown.missing
-        if if_zero is None or entry.format not in _ZERO_FORMATS:
-            zero = np.zeros_like(zero)
-        cases = (
-            (if_missing or plain, missing, shown.text),
-            (if_zero, zero, shown.magnitude),
-            (plain, rows & ~missing & ~zero, shown.text),
-        )
-        for template, mask, values in cases:
-            if template is None or not mask.any():
-                continue
-            fields = {"value": values[mask], "s": shown.plural[mask], "feature": entry.label}
-            out[mask] = _fill(template, fields, int(mask.sum()))
+    missing = shown.missing
+    zero = shown.zero & ~missing
+    if wording.fact_if_zero is None or entry.format not in _ZERO_FORMATS:
+        zero = np.zeros_like(zero)
+    facts = np.empty(len(positive), dtype=object)
+    cases = (
+        (wording.fact_if_missing or wording.fact, missing, shown.text),
+        (wording.fact_if_zero, zero, shown.magnitude),
+        (wording.fact, ~missing & ~zero, shown.text),
+    )
+    for template, mask, values in cases:
+        if template is None or not mask.any():
+            continue
+        fields = {"value": values[mask], "s": shown.plural[mask], "feature": entry.label}
+        facts[mask] = _fill(template, fields, int(mask.sum()))
+    out = np.empty(len(positive), dtype=object)
+    for template, mask in ((words.raises, positive), (words.lowers, ~positive)):
+        if mask.any():
+            out[mask] = _fill(template, {"reason": facts[mask]}, int(mask.sum()))
     return out
 
 
@@ -382,6 +526,28 @@ def _join(parts: np.ndarray, separator: str) -> np.ndarray:
         has = parts[:, j] != None  # noqa: E711 - elementwise on an object array
         out[has] = out[has] + separator + parts[has, j]
     return out
+
+
+def _pick(contrib: np.ndarray, groups: list[tuple[str, ...]], k: int) -> np.ndarray:
+    """Per row, the columns of the ``k`` strongest non-zero contributions (-1 after the last),
+    skipping a column whose group an already picked, stronger column shares."""
+    n, m = contrib.shape
+    names = sorted({g for gs in groups for g in gs})
+    member = np.zeros((m, len(names)), dtype=bool)
+    for column, gs in enumerate(groups):
+        member[column] = [g in gs for g in names]
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")
+    picked = np.full((n, k), -1)
+    count = np.zeros(n, dtype=int)
+    taken = np.zeros((n, len(names)), dtype=bool)
+    rows = np.arange(n)
+    for rank in range(m):
+        column = order[:, rank]
+        ok = (count < k) & (contrib[rows, column] != 0) & ~(taken & member[column]).any(axis=1)
+        picked[rows[ok], count[ok]] = column[ok]
+        taken[ok] |= member[column[ok]]
+        count += ok
+    return picked
 
 
 # --- reasons --------------------------------------------------------------------------------------
@@ -402,13 +568,15 @@ def reasons(
     the scoring pipeline has already built); ``tier`` one name or one per row (``None`` only for
     a plain model without tiers).
 
-    Ranked by absolute SHAP contribution, the tier input left out. Columns: ``reason_codes``
+    Ranked by absolute SHAP contribution, leaving out the tier input and the inputs that are
+    never a reason (``reason: false``: age, region, a disaster are duties of care), and keeping
+    only the strongest of inputs that say the same thing (``groups``). Columns: ``reason_codes``
     (``CODE+`` raises, ``CODE-`` lowers, joined by ``;``), ``top_reasons`` (sentences joined by
     `` | ``) and ``reason_1`` .. ``reason_k``. An input with no effect at all is no reason: a row
-    whose inputs have fewer than ``k`` non-zero contributions gets fewer reasons (missing after).
-    ``texts`` defaults to ``configs/reasons.yaml``. ``shap_values``, the result of
-    ``contributions(model, frame, tier)`` if the caller already has it, saves computing it again
-    (TreeSHAP is by far the slowest step).
+    whose inputs have fewer than ``k`` eligible non-zero contributions gets fewer reasons
+    (missing after). ``texts`` defaults to ``configs/reasons.yaml``. ``shap_values``, the result
+    of ``contributions(model, frame, tier)`` if the caller already has it, saves computing it
+    again (TreeSHAP is by far the slowest step).
     """
     if model.tier_column is not None and tier is None:
         raise RecoverscoreError("reasons of a tier-aware model need the tier to explain")
@@ -428,24 +596,25 @@ def reasons(
             )
         values = shap_values.to_numpy(dtype=float)
     design = _display_frame(model, features, tier)
-    candidates = [i for i, name in enumerate(names) if name != TIER_FEATURE]
-    contrib = values[:, candidates]
-    n, shown_k = len(design), min(k, len(candidates))
-    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :shown_k]
-    picked = np.take_along_axis(contrib, order, axis=1)
+    entries = {
+        i: _entry(texts, name, isinstance(design[name].dtype, pd.CategoricalDtype), language)
+        for i, name in enumerate(names)
+        if name != TIER_FEATURE
+    }
+    candidates = [i for i, entry in entries.items() if entry.reason]
+    n = len(design)
+    picked = _pick(values[:, candidates], [entries[i].groups for i in candidates], k)
     codes = np.full((n, k), None, dtype=object)
     sentences = np.full((n, k), None, dtype=object)
     for position, column in enumerate(candidates):
-        rows, ranks = np.nonzero((order == position) & (picked != 0))
+        rows, ranks = np.nonzero(picked == position)
         if len(rows) == 0:
             continue
-        name = names[column]
-        categorical = isinstance(design[name].dtype, pd.CategoricalDtype)
-        entry = _entry(texts, name, categorical, language)
-        positive = picked[rows, ranks] > 0
-        shown = _show(design[name].iloc[rows], entry, words)
+        entry = entries[column]
+        positive = values[rows, column] > 0
+        shown = _show(design[names[column]].iloc[rows], entry, words)
         codes[rows, ranks] = np.where(positive, entry.code + "+", entry.code + "-")
-        sentences[rows, ranks] = _sentences(entry, shown, positive)
+        sentences[rows, ranks] = _sentences(entry, shown, positive, words)
     columns = {
         "reason_codes": _join(codes, ";"),
         "top_reasons": _join(sentences, " | "),
@@ -551,6 +720,34 @@ def _fonts(language: str):
     return matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": sans})
 
 
+def _localize(fig: Figure, words: Words) -> None:
+    """Put the words shap writes in English ("20 other features", "High" / "Low", "Feature
+    value") in the language of ``words``, after drawing: shap has no option for them."""
+    plots = words.plots
+    patterns = [
+        (r"Sum of (\d+) other features", lambda m: plots.sum_other_features.format(n=m[1])),
+        (r"(\d+) other features", lambda m: plots.other_features.format(n=m[1])),
+        (r"Feature value", lambda m: plots.feature_value),
+        (r"High", lambda m: plots.high),
+        (r"Low", lambda m: plots.low),
+    ]
+
+    def translate(text: str) -> str:
+        for pattern, words_for in patterns:
+            match = re.fullmatch(pattern, text)
+            if match:
+                return words_for(match)
+        return text
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t.get_text() for t in axis.get_ticklabels()]
+            translated = [translate(t) for t in labels]
+            if translated != labels:
+                axis.set_ticks(axis.get_ticklocs(), labels=translated)
+            axis.label.set_text(translate(axis.label.get_text()))
+
+
 def _global_figure(
     kind: str,
     model: RecoveryModel,
@@ -569,14 +766,16 @@ def _global_figure(
     shown = min(max_display, exp.shape[1])
     fig = Figure(figsize=(8, 0.4 * shown + 1.5))
     ax = fig.subplots()
-    label = getattr(texts.words, language).axis_label
+    words = getattr(texts.words, language)
+    label = words.axis_label
     with _fonts(language):
         if kind == "beeswarm":
             shap.plots.beeswarm(exp, max_display=max_display, ax=ax, show=False, plot_size=None)
         else:
             shap.plots.bar(exp, max_display=max_display, ax=ax, show=False)
-            label = f"mean(|{label}|)"
+            label = words.plots.mean_abs.format(label=label)
         ax.set_xlabel(label)
+        _localize(fig, words)
         fig.tight_layout()
     return fig
 
@@ -654,6 +853,7 @@ def waterfall_figure(
         row = pd.DataFrame({column: pd.Series([v]) for column, v in frame_row.items()})
     if len(row) != 1:
         raise RecoverscoreError(f"waterfall_figure explains one debtor; got {len(row)} rows")
+    texts = texts or load_reasons()
     exp = explanation(model, row, tier, language, texts, display=True)[0]
     # shap's waterfall draws on pyplot's current figure and switches interactive mode off:
     # draw on a fresh figure, restore the mode, and take the figure out of pyplot's hands.
@@ -661,6 +861,7 @@ def waterfall_figure(
         fig = plt.figure()
         try:
             shap.plots.waterfall(exp, max_display=max_display, show=False)
+            _localize(fig, getattr(texts.words, language))
             _grow_to_fit(fig)
         finally:
             plt.close(fig)
