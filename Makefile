@@ -31,7 +31,8 @@ demo: $(STAMP)
 	$(BIN)/recoverscore train --data $(DEMO)/history.parquet --out $(DEMO)/model
 	$(BIN)/recoverscore promote challenger
 	$(BIN)/recoverscore models
-	$(BIN)/recoverscore score --model champion --input data/synthetic/sample.csv --output $(DEMO)/scored.csv
+	$(BIN)/recoverscore score --model champion --input data/synthetic/sample.csv --output $(DEMO)/scored.csv \
+	  --experiment configs/experiment.yaml
 
 # Lint, then the test suite. pytest exits 5 when it collected no test: that is a failure too.
 test: $(STAMP)

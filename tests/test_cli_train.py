@@ -104,3 +104,30 @@ def test_an_own_file_trains_with_cv_and_its_contract_validates_new_cases(tmp_pat
     checked = runner.invoke(app, ["validate", str(new), "--model", str(out)])
     assert checked.exit_code == 1, checked.output
     assert "bureau_score" in checked.output and "1 of 300 rows fail" in checked.output
+
+
+def test_evaluate_policy_judges_policies_on_a_logged_history(tmp_path):
+    from recoverscore.data.synthetic import generate_frame
+    from recoverscore.data.tables import write_table
+
+    out = tmp_path / "model"
+    data = str(SAMPLE_DIR / "sample.parquet")
+    trained = runner.invoke(app, ["train", "--data", data, "--out", str(out), "--no-register"])
+    assert trained.exit_code == 0, trained.output
+    assert "off-policy estimates on" in trained.output and "overlap" in trained.output
+    history = tmp_path / "later.csv"
+    write_table(generate_frame(3_000, seed=77, as_of="2026-06-30"), history)
+    result = runner.invoke(
+        app,
+        ["evaluate-policy", "--history", str(history), "--model", str(out), "--policy", "safe",
+         "--policy", "matrix", "--folds", "3", "--resamples", "200", "--no-track"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "propensities recorded" in result.output
+    for text in ("safe", "matrix", "DR", "true value", "3,000 debts judged"):
+        assert text in result.output, text
+    missing = runner.invoke(
+        app, ["evaluate-policy", "--history", str(SAMPLE_DIR / "sample.csv"), "--model", str(out),
+              "--policy", "best"],
+    )  # fmt: skip
+    assert missing.exit_code == EXIT_ERROR

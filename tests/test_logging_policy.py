@@ -161,7 +161,11 @@ def test_no_exploration_gives_certain_propensities_and_no_support_elsewhere(worl
     others = np.ones_like(estimated, dtype=bool)
     others[np.arange(len(y)), y] = False
     assert np.median(estimated[others]) == 0.01  # floored, not renormalised
-    overlap = lp.overlap_table(lp.default_segments(history), history["given_tier"], estimated)
+    overlap = lp.overlap_table(
+        lp.default_segments(DebtFacts.compute(history, 3), history),
+        history["given_tier"],
+        estimated,
+    )
     # every bucket has one tier only: three unsupported tiers in each of 12 segments
     assert len(overlap.unsupported) == 3 * 12
     assert "litigation was never given to 0-30 day enterprise debts" in overlap.message
@@ -308,7 +312,7 @@ def test_overlap_table_by_hand():
 
 def test_overlap_with_extra_segments_and_full_support(world):
     history = world.head(20_000)
-    segments = lp.default_segments(history, extra=("contact_status",))
+    segments = lp.default_segments(DebtFacts.compute(history, 3), history, ("contact_status",))
     assert list(segments.columns) == ["aging_bucket", "debtor_type", "contact_status"]
     p = legacy_probabilities(history, parse_config(_default(), SyntheticConfig).legacy_policy)
     overlap = lp.overlap_table(segments[["aging_bucket"]], history["given_tier"], p)

@@ -43,6 +43,23 @@ class SchemaChoice(StrEnum):
     synthetic = "synthetic"
 
 
+class PolicyChoice(StrEnum):
+    safe = "safe"
+    value = "value"
+    matrix = "matrix"
+    baseline = "baseline"
+
+
+class EngineChoice(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+class LanguageChoice(StrEnum):
+    en = "en"
+    zh = "zh"
+
+
 SCHEMAS = {
     SchemaChoice.portfolio: schemas.Portfolio,
     SchemaChoice.history: schemas.History,
@@ -273,6 +290,35 @@ _SHORT_HEADERS = {
 }
 
 
+def _money(value: float) -> str:
+    return _cell(value, False)
+
+
+def _off_policy_table(evaluation, reward: str = "net_recovery") -> Table:
+    """Per policy: each estimator's value with its interval, or why there is none."""
+    frame = evaluation.table[evaluation.table["reward"] == reward]
+    net = reward == "net_recovery"
+    unit = "net recovery per 1,000 debtors, CNY" if net else "recovery rate"
+    truth = "truth" in frame.columns
+    table = Table(
+        "policy", "estimator", "estimate", "95% interval", "effective sample",
+        *(["true value"] if truth else []),
+        title=f"off-policy estimates on {evaluation.rows:,} logged debts ({unit})",
+    )  # fmt: skip
+    show = _money if net else (lambda v: f"{v:.1%}")
+    for row in frame.itertuples(index=False):
+        if row.estimator == "logged":
+            estimate, interval = show(row.estimate), f"{show(row.ci_low)} to {show(row.ci_high)}"
+        elif not row.reliable:
+            estimate, interval = "not shown", row.reason
+        else:
+            estimate, interval = show(row.estimate), f"{show(row.ci_low)} to {show(row.ci_high)}"
+        ess = "" if row.estimator in ("logged", "dm") else f"{row.ess:,.0f}"
+        extra = [show(row.truth)] if truth else []
+        table.add_row(row.policy, row.estimator.upper(), estimate, interval, ess, *extra)
+    return table
+
+
 def _cv_table(table: pd.DataFrame) -> Table:
     out = Table(
         "candidate", "out-of-fold AUC", "mean fold AUC", "sd", title="cross-validation, same folds"
@@ -334,14 +380,23 @@ def train_command(
             "scored rows will say so in their why line",
             highlight=False,
         )
+    if result.overlap is not None:
+        warn = not result.overlap.unsupported.empty
+        (err if warn else out).print(
+            ("[bold yellow]warning:[/] " if warn else "overlap: ") + result.overlap.message,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.policies is not None:
+        out.print(_off_policy_table(result.policies))
     if "truth_by_tier" in evaluation.tables:
         truth = evaluation.tables["truth_by_tier"].set_index("tier")
         out.print(_frame_table(truth, "predicted vs true P(recover), every tier", "tier"))
     if result.comparison is not None:
         out.print(
             _frame_table(
-                evaluation.tables["tier_mix_value_policy"].set_index("aging_bucket"),
-                "value policy: recommended tier by aging bucket (test set)",
+                evaluation.tables["tier_mix_safe_policy"].set_index("aging_bucket"),
+                "safe policy: recommended tier by aging bucket (test set)",
                 "bucket",
             )
         )
@@ -361,6 +416,60 @@ def train_command(
     if registered is not None:
         summary += f"; registered {registry.MODEL_NAME} version {registered.version} @challenger"
     out.print(summary, highlight=False, soft_wrap=True)
+
+
+@app.command("evaluate-policy")
+def evaluate_policy_command(
+    history: Path = typer.Option(..., "--history", help="Logged history with tiers and outcomes."),
+    model: str = typer.Option(
+        "champion", "--model", help="champion, challenger, a version, a URI or a package folder."
+    ),
+    policies: list[PolicyChoice] | None = typer.Option(
+        None, "--policy", help="Policy to judge (repeat for several; default: all)."
+    ),
+    folds: int = typer.Option(5, "--folds", min=2, max=20, help="Folds for cross-fitting."),
+    resamples: int = typer.Option(1000, "--resamples", min=100, help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Fixes folds and resamples."),
+    track: bool = typer.Option(True, "--track/--no-track", help="Log the estimates to MLflow."),
+) -> None:
+    """Off-policy estimates of what each policy would have earned on a logged history."""
+    from recoverscore import registry
+    from recoverscore.scoring.policy_evaluation import evaluate_policies
+
+    try:
+        loaded = registry.load_package(model)
+        chosen = tuple(p.value for p in policies) if policies else tuple(PolicyChoice)
+        with err.status("cross-fitting the propensities and the reward model"):
+            evaluation = evaluate_policies(
+                read_table(history),
+                loaded.package,
+                chosen,
+                folds=folds,
+                n_resamples=resamples,
+                seed=seed,
+            )
+        run_id = registry.log_policy_evaluation(evaluation, loaded) if track else None
+    except RecoverscoreError as error:
+        _fail(str(error))
+    out.print(
+        f"propensities {evaluation.propensity_source}: {evaluation.note}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    warn = not evaluation.overlap.unsupported.empty
+    (err if warn else out).print(
+        ("[bold yellow]warning:[/] " if warn else "overlap: ") + evaluation.overlap.message,
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(_off_policy_table(evaluation))
+    out.print(_off_policy_table(evaluation, "recovery_rate"))
+    line = f"{evaluation.rows:,} debts judged with model {loaded.version}"
+    if evaluation.rejected:
+        line += f" ({evaluation.rejected:,} rows rejected by its input contract)"
+    if run_id is not None:
+        line += f"; MLflow run {run_id}"
+    out.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command("promote")
@@ -407,21 +516,6 @@ def models_command() -> None:
         out.print("no registered versions yet: run `recoverscore train`", highlight=False)
 
 
-class PolicyChoice(StrEnum):
-    value = "value"
-    matrix = "matrix"
-
-
-class EngineChoice(StrEnum):
-    local = "local"
-    dask = "dask"
-
-
-class LanguageChoice(StrEnum):
-    en = "en"
-    zh = "zh"
-
-
 def _scoring_tables(result) -> tuple[Table, Table | None]:
     """The run summary: counts that reconcile, and the tier mix with expected net value."""
     from recoverscore.data.schemas import TIERS
@@ -466,7 +560,11 @@ def score_command(
         True, "--explain/--no-explain", help="SHAP reasons per debtor (the slow part)."
     ),
     top_k: int = typer.Option(3, "--top-k", min=1, help="Reasons per debtor."),
-    policy: PolicyChoice = typer.Option(PolicyChoice.value, "--policy", help="Decision rule."),
+    policy: PolicyChoice = typer.Option(
+        PolicyChoice.safe,
+        "--policy",
+        help="Decision rule: safe (default), value, matrix (score x aging), baseline (today's).",
+    ),
     language: LanguageChoice = typer.Option(LanguageChoice.en, "--language", help="Reasons in."),
     engine: EngineChoice = typer.Option(EngineChoice.local, "--engine", help="Where to score."),
     scheduler: str | None = typer.Option(
@@ -479,14 +577,31 @@ def score_command(
     track: bool = typer.Option(
         True, "--track/--no-track", help="Log the run's counts, tier mix and drift to MLflow."
     ),
+    experiment_file: Path | None = typer.Option(
+        None,
+        "--experiment",
+        help="A strategy experiment (YAML: name, cells) replacing the package's; recorded in "
+        "each row's overrides.",
+    ),
 ) -> None:
     """Score a portfolio with a registered model: tiers, values, reasons, rejects and drift."""
     from recoverscore import registry
+    from recoverscore.config import load_config
     from recoverscore.scoring import batch, drift
     from recoverscore.scoring.pipeline import Scorer, ScoringOptions
+    from recoverscore.strategy.experiment import Experiment
 
     try:
         loaded = registry.load_package(model)
+        package = loaded.package
+        if experiment_file is not None:
+            package = package.with_experiment(load_config(experiment_file, Experiment))
+        design = package.policy.experiment
+        challengers = {
+            cell.model: registry.load_package(cell.model).package
+            for cell in (design.cells if design is not None else [])
+            if cell.model
+        }
         options = ScoringOptions(
             as_of=_date(as_of, "--as-of"),
             policy=policy.value,
@@ -494,7 +609,7 @@ def score_command(
             top_k=top_k,
             language=language.value,
         )
-        scorer = Scorer(loaded.package, options, loaded.version)
+        scorer = Scorer(package, options, loaded.version, challengers)
         with Progress(
             TextColumn("scoring"),
             BarColumn(),
@@ -524,7 +639,7 @@ def score_command(
                 scheduler=scheduler,
                 on_rows=advance,
             )
-        run_id = registry.log_scoring(result, loaded, options, engine.value) if track else None
+        run_id = registry.log_scoring(result, scorer, loaded.uri, engine.value) if track else None
     except RecoverscoreError as error:
         _fail(str(error))
     counts, mix = _scoring_tables(result)
@@ -536,6 +651,12 @@ def score_command(
         for flag, n in sorted(flags.items()):
             table.add_row(flag, f"{n:,}")
         out.print(table)
+    if result.stats.get("cells"):
+        cells = Table("cell", "debts", "share", title=f"experiment {design.name}")
+        total = sum(result.stats["cells"].values())
+        for name, n in sorted(result.stats["cells"].items(), key=lambda kv: -kv[1]):
+            cells.add_row(name, f"{n:,}", f"{n / total:.1%}")
+        out.print(cells)
     checks = result.stats["checks"]
     if checks:
         table = Table("column: check", "rows", title="rejected rows by failed check")

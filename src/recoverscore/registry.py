@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from recoverscore.scoring.batch import JobResult
-    from recoverscore.scoring.pipeline import ScoringOptions
+    from recoverscore.scoring.pipeline import Scorer
+    from recoverscore.scoring.policy_evaluation import PolicyEvaluation
     from recoverscore.training import TrainingResult
 
 MODEL_NAME = "recoverscore"
@@ -517,6 +518,7 @@ def describe_versions(uri: str | None = None) -> pd.DataFrame:
 # --- scoring runs ---------------------------------------------------------------------------------
 
 SCORING_EXPERIMENT = "recoverscore-scoring"
+POLICY_EXPERIMENT = "recoverscore-policy-evaluation"
 
 
 def scoring_metrics(result: JobResult) -> dict[str, float]:
@@ -545,11 +547,7 @@ def scoring_metrics(result: JobResult) -> dict[str, float]:
 
 
 def log_scoring(
-    result: JobResult,
-    loaded: LoadedPackage,
-    options: ScoringOptions,
-    engine: str,
-    uri: str | None = None,
+    result: JobResult, scorer: Scorer, model_uri: str, engine: str, uri: str | None = None
 ) -> str:
     """Log one batch-scoring run (aggregates only) to its own experiment; returns the run id.
 
@@ -578,17 +576,46 @@ def log_scoring(
         figures["psi"] = drift.psi_figure(result.drift)
         report = json.loads(result.report.read_text(encoding="utf-8"))
     params = {
-        "model_version": loaded.version,
-        "model_uri": loaded.uri if loaded.uri.startswith("models:/") else "local package",
-        **options.describe(),
+        "model_version": scorer.label,
+        "model_uri": model_uri if model_uri.startswith("models:/") else "local package",
+        **scorer.options.describe(),
         "as_of": decision_dates_text(stats),
-        "overrides": ";".join(loaded.package.overrides.values()) or "none",
+        "overrides": ";".join(scorer.package.overrides.values()) or "none",
+        "experiment": getattr(scorer.package.policy.experiment, "name", "none"),
         "engine": engine,
     }
-    return _log_scoring_run(params, scoring_metrics(result), tables, figures, report, uri)
+    return _log_run(
+        SCORING_EXPERIMENT, "scoring", params, scoring_metrics(result), tables, figures, report, uri
+    )
 
 
-def _log_scoring_run(
+def log_policy_evaluation(
+    evaluation: PolicyEvaluation, loaded: LoadedPackage, uri: str | None = None
+) -> str:
+    """Log off-policy estimates (aggregates only) to their own experiment; returns the run id."""
+    from recoverscore.strategy.logging_policy import overlap_figure
+
+    metrics = {
+        f"{row.estimator}_{row.reward}_{row.policy}": float(row.estimate)
+        for row in evaluation.table.itertuples(index=False)
+        if row.reliable
+    }
+    params = {
+        "model_version": loaded.version,
+        "propensities": evaluation.propensity_source,
+        "rows": evaluation.rows,
+        "rejected": evaluation.rejected,
+    }
+    tables = {"off_policy": evaluation.table, "overlap": evaluation.overlap.table}
+    figures = {"overlap": overlap_figure(evaluation.overlap, "en")}
+    return _log_run(
+        POLICY_EXPERIMENT, "policy-evaluation", params, metrics, tables, figures, None, uri
+    )
+
+
+def _log_run(
+    experiment: str,
+    kind: str,
     params: dict[str, object],
     metrics: dict[str, float],
     tables: dict[str, pd.DataFrame],
@@ -596,10 +623,10 @@ def _log_scoring_run(
     report: dict | None,
     uri: str | None,
 ) -> str:
-    """Log one batch-scoring run (aggregates only) to its own experiment; returns the run id.
+    """Log one run of aggregates to ``experiment``; returns the run id.
 
-    Counts, tier mix, PSI and plots go in; no row, id or file path does: tables keyed by
-    debtor are refused as in ``log_training``.
+    Counts, tables and plots go in; no row, id or file path does: tables keyed by debtor are
+    refused as in ``log_training``.
     """
     personal = sorted(name for name, table in tables.items() if "debtor_id" in table.columns)
     if personal:
@@ -607,7 +634,7 @@ def _log_scoring_run(
     uri = uri or tracking_uri()
     client = connect(uri)
     try:
-        experiment_id = _experiment_id(client, uri, SCORING_EXPERIMENT)
+        experiment_id = _experiment_id(client, uri, experiment)
         with mlflow.start_run(experiment_id=experiment_id) as run:
             mlflow.log_params(_flatten(params))
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
@@ -617,7 +644,7 @@ def _log_scoring_run(
                 mlflow.log_figure(figure, f"plots/{name}.png")
             if report is not None:
                 mlflow.log_dict(report, "drift_report.json")
-            mlflow.set_tags({"kind": "scoring", "recoverscore": version_string()})
+            mlflow.set_tags({"kind": kind, "recoverscore": version_string()})
     except MlflowException as error:
         raise RecoverscoreError(
             f"logging to MLflow at {uri} failed: {_first_line(error)}"

@@ -27,10 +27,16 @@ from recoverscore.modelling.model import (
     prepare_training_data,
 )
 from recoverscore.scoring.package import ModelPackage
-from recoverscore.strategy import comparison
+from recoverscore.scoring.policy_evaluation import (
+    NET_COLUMNS,
+    PolicyEvaluation,
+    evaluate_policies,
+)
+from recoverscore.strategy import comparison, logging_policy
 from recoverscore.strategy.policy import PolicyConfig, load_policy_config
 
 _SHAP_ROWS = 2_000  # debtors in the SHAP plots of a training run
+LOGGING_ROWS = 60_000  # training rows the logging policy is learnt from (a fixed sample)
 
 
 @dataclass
@@ -42,6 +48,8 @@ class TrainingResult:
     data: TrainingData
     comparison: pd.DataFrame | None = None
     cv: pd.DataFrame | None = None
+    overlap: logging_policy.Overlap | None = None
+    policies: PolicyEvaluation | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -82,10 +90,15 @@ def train(
             evaluation.metrics[f"cv_{candidate}_auc_mean"] = float(row["auc_mean"])
             evaluation.metrics[f"cv_{candidate}_auc_sd"] = float(row["auc_sd"])
         evaluation.tables["cross_validation"] = cv_table.reset_index()
-    table = None
-    if "bayes_limit_auc" in evaluation.metrics:
-        on_stage("valuing the policies with the synthetic truth")
-        table = _compare_policies(model, test_rows.frame, evaluation, policy, costs, texts)
+    history_policy, overlap = None, None
+    if config.data.tier_column is not None:
+        on_stage("learning how the history chose tiers (logging policy, overlap)")
+        history_policy, overlap = fit_history_policy(
+            model, train_rows.frame, config, policy.safe.min_support
+        )
+        evaluation.tables["overlap"] = overlap.table
+        evaluation.figures["overlap"] = logging_policy.overlap_figure(overlap, "en")
+        evaluation.metrics["unsupported_segment_tiers"] = float(len(overlap.unsupported))
     on_stage("packaging")
     package = ModelPackage.build(
         model,
@@ -94,6 +107,7 @@ def train(
         costs=costs,
         texts=texts,
         training=train_rows.frame,
+        logging_policy=history_policy,
         metadata={
             "data_digest": data_digest(data.frame),
             "training_rows": len(train_rows.frame),
@@ -102,26 +116,66 @@ def train(
             "kind": model.kind_,
         },
     )
-    return TrainingResult(package, evaluation, data, table, cv_table)
+    table = policies = None
+    if history_policy is not None and set(NET_COLUMNS) <= set(test_rows.frame.columns):
+        on_stage("judging the policies on the held-out history (off-policy estimates)")
+        policies = evaluate_policies(
+            test_rows.frame,
+            package,
+            fitted="package",
+            segments=tuple(config.data.segments),
+            target=config.data.target,
+        )
+        evaluation.tables["off_policy"] = policies.table
+        for row in policies.table[policies.table["estimator"] == "dr"].itertuples():
+            evaluation.metrics[f"ope_dr_{row.reward}_{row.policy}"] = float(row.estimate)
+    if "bayes_limit_auc" in evaluation.metrics:
+        on_stage("valuing the policies with the synthetic truth")
+        table = _compare_policies(package, test_rows.frame, evaluation, texts)
+    return TrainingResult(package, evaluation, data, table, cv_table, overlap, policies)
+
+
+def recorded_propensity(history: pd.DataFrame) -> pd.Series | None:
+    """The propensity a history recorded: its ``propensity`` column, else the design propensity
+    of experiment cells that scored it (``assignment_propensity``), else none."""
+    for column in ("propensity", "assignment_propensity"):
+        if column in history.columns:
+            return pd.to_numeric(history[column], errors="coerce")
+    return None
+
+
+def fit_history_policy(
+    model, train: pd.DataFrame, config: TrainConfig, min_support: float
+) -> tuple[logging_policy.LoggingPolicyModel, logging_policy.Overlap]:
+    """How the history's collectors chose tiers, learnt from (a sample of) the training rows,
+    and the support of every tier in every segment."""
+    rows = train.sample(n=min(len(train), LOGGING_ROWS), random_state=config.model.seed)
+    facts = model.features_.facts(rows)
+    features = model.features_.transform(rows, facts)
+    given = rows[config.data.tier_column].to_numpy(dtype=object)
+    recorded = recorded_propensity(rows)
+    fit = logging_policy.fit_logging_policy(
+        features, given, recorded, seed=config.model.seed, clip=min_support / 10
+    )
+    segments = logging_policy.default_segments(facts, rows, tuple(config.data.segments))
+    return fit.model, logging_policy.overlap_table(segments, given, fit.probabilities)
 
 
 def _compare_policies(
-    model,
-    test: pd.DataFrame,
-    evaluation: Evaluation,
-    policy: PolicyConfig,
-    costs: CostConfig,
-    texts: ReasonTexts | None,
+    package: ModelPackage, test: pd.DataFrame, evaluation: Evaluation, texts: ReasonTexts | None
 ) -> pd.DataFrame:
     """On synthetic truth: the policy comparison, tier mix and SHAP plots, added to the
     evaluation (SHAP plots only here, where no row is a real debtor)."""
-    table, decisions = comparison.policy_comparison(test, model, policy, costs)
+    model = package.model
+    table, decisions = comparison.policy_comparison(
+        test, model, package.policy, package.costs, support=package.logging_policy
+    )
     facts = model.features_.facts(test)
-    mix = comparison.tier_mix(decisions["value"], facts)
+    mix = comparison.tier_mix(decisions["safe"], facts)
     evaluation.tables["policy_comparison"] = table.reset_index()
-    evaluation.tables["tier_mix_value_policy"] = mix.reset_index()
-    evaluation.figures["tier_mix_value_policy"] = comparison.tier_mix_figure(mix)
-    recommended = decisions["value"]["recommended_tier"].to_numpy()
+    evaluation.tables["tier_mix_safe_policy"] = mix.reset_index()
+    evaluation.figures["tier_mix_safe_policy"] = comparison.tier_mix_figure(mix)
+    recommended = decisions["safe"]["recommended_tier"].to_numpy()
     sample = test.head(_SHAP_ROWS)
     tiers = recommended[:_SHAP_ROWS]
     evaluation.figures["shap_beeswarm"] = explain.beeswarm_figure(model, sample, tiers, texts=texts)
@@ -133,6 +187,7 @@ def _compare_policies(
     )
     for name, row in table.iterrows():
         evaluation.metrics[f"policy_net_per_1000_{name}"] = float(row["net_per_1000_cny"])
-    evaluation.metrics["policy_value_vs_oracle"] = float(table.loc["value", "vs_oracle"])
-    evaluation.metrics["policy_value_vs_staircase"] = float(table.loc["value", "vs_staircase"])
+    for name in ("safe", "value"):
+        evaluation.metrics[f"policy_{name}_vs_oracle"] = float(table.loc[name, "vs_oracle"])
+        evaluation.metrics[f"policy_{name}_vs_staircase"] = float(table.loc[name, "vs_staircase"])
     return table

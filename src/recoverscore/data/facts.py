@@ -232,6 +232,16 @@ class DebtFacts:
         """Names of the facts this frame has."""
         return {f.name for f in fields(self) if f.name != "n" and getattr(self, f.name) is not None}
 
+    def take(self, rows: np.ndarray) -> DebtFacts:
+        """The facts of some of the debts (positions), e.g. one experiment cell's."""
+        values = {"n": len(rows)}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "n" and value is not None:
+                value = value.iloc[rows] if isinstance(value, pd.Series) else value[rows]
+            values.setdefault(f.name, value)
+        return DebtFacts(**values)
+
     def bucket_labels(self) -> np.ndarray | None:
         """Aging bucket labels (``None`` without due dates)."""
         if self.aging_bucket is None:

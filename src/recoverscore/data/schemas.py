@@ -268,6 +268,23 @@ class History(Portfolio):
     recovered: Series[bool] = pa.Field(description="Recovered within the horizon")
     amount_recovered: Series[float] = pa.Field(ge=0, description="Amount recovered, CNY")
     costs: Series[float] = pa.Field(ge=0, description="Collection costs incurred, CNY")
+    cell: Series[str] = pa.Field(
+        nullable=True, required=False, description="Experiment cell the debt was in (optional)"
+    )
+    assignment_propensity: Series[float] = pa.Field(
+        gt=0,
+        le=1,
+        nullable=True,
+        required=False,
+        description="The scored output's design propensity, taken as the propensity when that "
+        "column is absent (optional)",
+    )
+    champion_tier: Series[str] = pa.Field(
+        isin=list(TIERS),
+        nullable=True,
+        required=False,
+        description="The champion's tier when the debt was scored (optional)",
+    )
 
     @_row_check("amount_recovered at most principal", "amount_recovered", "principal")
     def _recovery_capped(cls, df: pd.DataFrame) -> pd.Series:
@@ -346,6 +363,15 @@ class _ScoredBase(pa.DataFrameModel):
         nullable=True,
         description="Policy or cost settings that replaced the model package's, with their "
         "fingerprints (empty: the package's own)",
+    )
+    cell: Series[str] = pa.Field(
+        nullable=True, description="Strategy-experiment cell of the debtor (empty: no experiment)"
+    )
+    assignment_propensity: Series[float] = pa.Field(
+        gt=0, le=1, description="Probability the debtor got this tier under the whole design"
+    )
+    champion_tier: Series[str] = pa.Field(
+        isin=list(TIERS), nullable=True, description="The tier the champion strategy gives"
     )
 
     class Config:

@@ -177,9 +177,14 @@ class PolicyWords(StrictModel):
     item: _text("tier", "amount")
     removed: _text("tiers", "reason")
     notices: _text("items")
-    fell_back: _text("wanted", "chosen")
+    fell_back: _text("rule", "wanted", "chosen")
+    rule_names: dict[str, str]
+    kept: _text("chosen", "wanted")
+    no_baseline: str
     unchecked: _text("items")
     unvalued: str
+    experiment: _text("name", "cell", "why")
+    explored: str
     separator: str
     list_separator: str
     tier_separator: str

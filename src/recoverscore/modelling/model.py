@@ -56,6 +56,7 @@ class DataConfig(StrictModel):
     id_column: str = "debtor_id"
     target: str = "recovered"
     tier_column: str | None = "given_tier"
+    segments: list[str] = Field(default_factory=list)  # extra columns the overlap table splits by
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     min_rows: int = Field(default=200, ge=20)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recoverscore.config import parse_config
 from recoverscore.data.contract import InputContract
 from recoverscore.data.costs import CostConfig, load_costs
 from recoverscore.data.facts import facts_from_columns
@@ -34,6 +35,8 @@ from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.explain import ReasonTexts, load_reasons
 from recoverscore.modelling.model import RecoveryModel
 from recoverscore.scoring import drift
+from recoverscore.strategy.experiment import Experiment
+from recoverscore.strategy.logging_policy import LoggingPolicyModel
 from recoverscore.strategy.policy import PolicyConfig, load_policy_config, unchecked_rules
 
 FORMAT_VERSION = 3
@@ -66,6 +69,7 @@ class ModelPackage:
     costs: CostConfig
     texts: ReasonTexts
     reference: dict | None = None
+    logging_policy: LoggingPolicyModel | None = None  # the history's P(tier | x): support
     metadata: dict = field(default_factory=dict)
     overrides: dict[str, str] = field(default_factory=dict)
 
@@ -79,12 +83,15 @@ class ModelPackage:
         costs: CostConfig | None = None,
         texts: ReasonTexts | None = None,
         training: pd.DataFrame | None = None,
+        logging_policy: LoggingPolicyModel | None = None,
         metadata: dict | None = None,
     ) -> ModelPackage:
         """Package a fitted model with settings (the installed YAML files by default).
 
         ``training``: training rows to profile for drift checks (a fixed sample of at most
         ``REFERENCE_ROWS``); without them the package has no drift reference.
+        ``logging_policy``: how the history's collectors chose tiers (``training.train`` fits
+        it); the safe policy departs from today's tier only where it gives support.
         """
         reference = None
         if training is not None:
@@ -98,6 +105,7 @@ class ModelPackage:
             costs=costs or load_costs(),
             texts=texts or load_reasons(),
             reference=reference,
+            logging_policy=logging_policy,
             metadata={
                 "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "versions": {
@@ -120,6 +128,9 @@ class ModelPackage:
             "costs": self.costs.model_dump(mode="json"),
             "texts": self.texts.model_dump(mode="json"),
             "reference": self.reference,
+            "logging_policy": None
+            if self.logging_policy is None
+            else self.logging_policy.to_dict(),
             "metadata": self.metadata,
         }
         return text, json.dumps(document, indent=1, ensure_ascii=False).encode()
@@ -156,6 +167,15 @@ class ModelPackage:
         return replace(
             self, policy=policy or self.policy, costs=costs or self.costs, overrides=overrides
         )
+
+    def with_experiment(self, experiment: Experiment) -> ModelPackage:
+        """The same package scored with a strategy experiment (replacing its own, if any)."""
+        settings = parse_config(
+            {**self.policy.model_dump(), "experiment": experiment.model_dump()},
+            PolicyConfig,
+            "experiment",
+        )
+        return self.with_settings(policy=settings)
 
     # -- files --
 
@@ -220,6 +240,11 @@ class ModelPackage:
             costs=CostConfig.model_validate(spec["costs"]),
             texts=ReasonTexts.model_validate(spec["texts"]),
             reference=spec["reference"],
+            logging_policy=(
+                None
+                if spec["logging_policy"] is None
+                else LoggingPolicyModel.from_dict(spec["logging_policy"])
+            ),
             metadata=spec["metadata"],
         )
         object.__setattr__(package, "_digest", _digest(model_bytes, document))

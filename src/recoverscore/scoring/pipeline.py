@@ -33,12 +33,12 @@ import pandas as pd
 import pyarrow as pa
 
 from recoverscore.data.contract import STANDARD_ID
-from recoverscore.data.schemas import TIERS, Scored, column_kinds
+from recoverscore.data.schemas import TIERS, Scored, column_kinds, tier_codes, value_column
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling import explain
 from recoverscore.scoring.drift import DriftCounter
 from recoverscore.scoring.package import ModelPackage
-from recoverscore.strategy import policy
+from recoverscore.strategy import experiment, policy
 
 OUTPUT_COLUMNS = list(Scored.to_schema().columns)
 FAILURE_COLUMNS = ["row", "failed_checks"]  # then the input's own columns, as text
@@ -67,14 +67,15 @@ class ScoringOptions:
 
     as_of: every row's decision date (replaces the rows' ``as_of``); ``None``: the rows' own
         ``as_of`` column, else today.
-    policy: the decision rule, ``value`` (expected net value) or ``matrix`` (score band x
-        aging bucket).
+    policy: the decision rule: ``safe`` (the default: the best-valued tier among those the
+        history supports for debts like this one, else today's), ``value`` (the best-valued
+        allowed tier), ``matrix`` (score band x aging bucket), ``baseline`` (today's tier).
     explain, top_k, language: SHAP reasons, how many, in ``en`` or ``zh``.
     capacity: per-tier caps for the value policy within each batch (``None``: the package's).
     """
 
     as_of: pd.Timestamp | None = None
-    policy: str = "value"
+    policy: str = "safe"
     explain: bool = True
     top_k: int = 3
     language: str = "en"
@@ -116,11 +117,23 @@ def decision_dates(frame: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFr
 
 @dataclass
 class Scorer:
-    """A model package with the options to score it: what each batch (or worker) needs."""
+    """A model package with the options to score it: what each batch (or worker) needs.
+
+    ``challengers``: the packages of experiment cells that name another model (``model:
+    challenger``), by that name, loaded at the edge (``registry.load_package``).
+    """
 
     package: ModelPackage
     options: ScoringOptions = field(default_factory=ScoringOptions)
     version: str | None = None  # the registry version; ``None``: the package's own label
+    challengers: dict[str, ModelPackage] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        experiment = self.package.policy.experiment
+        wanted = {c.model for c in experiment.cells if c.model} if experiment else set()
+        missing = sorted(wanted - set(self.challengers))
+        if missing:
+            raise RecoverscoreError(f"the experiment's model cells need packages for {missing}")
 
     @cached_property
     def label(self) -> str:
@@ -164,6 +177,87 @@ class Scorer:
         stats["seconds"] = seconds
         return BatchResult(scored.reset_index(drop=True), rejects, stats)
 
+    def _strategy(self, cases: policy.Cases, rule: str, capacity: dict | None) -> pd.DataFrame:
+        """One strategy's decisions: this package's rule, with ``capacity`` as given."""
+        return _decisions(self.package, cases, rule, capacity, self.options.language)
+
+    def _decide(self, cases: policy.Cases, valid: pd.DataFrame) -> pd.DataFrame:
+        """The champion's decisions, or, with an experiment, each cell's (see ``experiment``)."""
+        options, settings = self.options, self.package.policy
+        champion = self._strategy(cases, options.policy, options.capacity)
+        design = settings.experiment
+        if design is None:
+            return champion.assign(
+                cell=None,
+                assignment_propensity=1.0,
+                champion_tier=champion["recommended_tier"],
+            )
+        ids = valid[self.id_column]
+        cells = experiment.assign_cells(ids, design)
+        limits = settings.capacity if options.capacity is None else options.capacity
+        champion_codes = _codes(champion)
+        words = getattr(self.package.texts.words, options.language)
+        lawful = cases.allowed(settings, self.package.costs)
+        court_open = lawful[:, tier_codes(policy.COURT_TIERS)].any(axis=1)
+        explorable = lawful & ~_capped(limits)
+        none = ~explorable.any(axis=1)  # only capped tiers allowed: exploration keeps today's
+        explorable[none, champion_codes[none]] = True
+        out = champion.copy()
+        choices: list[np.ndarray | None] = [champion_codes]
+        assigned = champion_codes.copy()
+        for code, cell in enumerate(design.cells, start=1):
+            mine = np.flatnonzero(cells == code)
+            if cell.explore:
+                tiers = experiment.explore_tiers(ids, design, explorable)
+                choices.append(None)
+                assigned[mine] = tiers[mine]
+                rows = _explored(champion.iloc[mine], tiers[mine], settings.safe.code, words)
+                rows["contact_plan"] = policy.contact_texts(
+                    rows["recommended_tier"].to_numpy(), court_open[mine], settings.contact, words
+                )
+                rows = _tagged(rows, design.name, cell.name, words)
+                out.iloc[mine] = rows.to_numpy()
+                continue
+            decided = self._cell_decisions(cell, cases, valid)
+            choices.append(_codes(decided))
+            within = decided.iloc[mine]
+            if limits:  # each cell keeps its share of each capacity
+                within = self._cell_decisions(
+                    cell, cases.take(mine), valid.iloc[mine], _share(limits, cell.share)
+                )
+            assigned[mine] = _codes(within)
+            out.iloc[mine] = _tagged(within, design.name, cell.name, words).to_numpy()
+        champion_rows = np.flatnonzero(cells == 0)
+        if limits and len(champion_rows):
+            share = _share(limits, design.champion_share)
+            kept = self._strategy(cases.take(champion_rows), options.policy, share)
+            assigned[champion_rows] = _codes(kept)
+            out.iloc[champion_rows] = kept.to_numpy()
+        out["cell"] = np.asarray(design.names, dtype=object)[cells]
+        out["assignment_propensity"] = experiment.design_propensity(
+            assigned, choices, design.shares, explorable
+        )
+        out["champion_tier"] = champion["recommended_tier"].to_numpy()
+        return out
+
+    def _cell_decisions(
+        self,
+        cell: experiment.Cell,
+        cases: policy.Cases,
+        valid: pd.DataFrame,
+        capacity: dict | None = None,
+    ) -> pd.DataFrame:
+        """A challenger cell's decisions: another rule, or another model version's package."""
+        rule = cell.policy or self.options.policy
+        if cell.model is None:
+            return self._strategy(cases, rule, capacity if capacity is not None else {})
+        other = self.challengers[cell.model]
+        features = other.model.features_.transform(valid, cases.facts)
+        support = None if other.logging_policy is None else other.logging_policy.predict(features)
+        probabilities = other.model.tier_probabilities(features=features)
+        other_cases = policy.Cases.build(cases.facts, probabilities, support)
+        return _decisions(other, other_cases, rule, capacity or {}, self.options.language)
+
     def _score_valid(
         self, valid: pd.DataFrame, seconds: dict[str, float]
     ) -> tuple[pd.DataFrame, DriftCounter | None]:
@@ -176,18 +270,11 @@ class Scorer:
         facts = model.features_.facts(valid)
         features = model.features_.transform(valid, facts)
         probabilities = model.tier_probabilities(features=features)
-        cases = policy.Cases.build(facts, probabilities)
-        decision = policy.decide(
-            cases,
-            package.policy,
-            package.costs,
-            options.policy,
-            options.capacity,
-            # this batch's own: an optional column (evidence, bank balance) may be absent
-            unchecked=policy.unchecked_rules(package.policy, facts.available()),
-            language=options.language,
-            texts=package.texts,
+        support = (
+            None if package.logging_policy is None else package.logging_policy.predict(features)
         )
+        cases = policy.Cases.build(facts, probabilities, support)
+        decision = self._decide(cases, valid)
         out = pd.concat([valid[[self.id_column, "as_of"]], probabilities, decision], axis=1)
         out["model_version"] = self.label
         out["overrides"] = (
@@ -215,6 +302,71 @@ class Scorer:
         if package.reference is not None:
             counter = DriftCounter(package.reference).add(features, probabilities)
         return out[output_columns(self.id_column)], counter
+
+
+def _decisions(
+    package: ModelPackage,
+    cases: policy.Cases,
+    rule: str,
+    capacity: dict | None,
+    language: str,
+) -> pd.DataFrame:
+    """A package's decisions in ``language``, naming the rules this batch's data cannot check
+    (its own: an optional column such as ``evidence_complete`` may be absent)."""
+    return policy.decide(
+        cases,
+        package.policy,
+        package.costs,
+        rule,
+        capacity,
+        unchecked=policy.unchecked_rules(package.policy, cases.facts.available()),
+        language=language,
+        texts=package.texts,
+    )
+
+
+def _codes(decision: pd.DataFrame) -> np.ndarray:
+    return tier_codes(decision["recommended_tier"].to_numpy(dtype=object))
+
+
+def _share(limits: dict[str, int | None], share: float) -> dict[str, int | None]:
+    """A cell's share of each capacity (rounded down, so the cells never exceed the whole)."""
+    return {tier: None if cap is None else int(cap * share) for tier, cap in limits.items()}
+
+
+def _capped(limits: dict[str, int | None]) -> np.ndarray:
+    """Tiers with a capacity limit: exploration leaves them to the deterministic cells."""
+    return np.array([limits.get(t) is not None for t in TIERS])
+
+
+def _tagged(decision: pd.DataFrame, name: str, cell: str, words: explain.Words) -> pd.DataFrame:
+    """A cell's decisions with the experiment named at the head of each why line."""
+    template = words.policy.experiment
+    why = [template.format(name=name, cell=cell, why=w) for w in decision["why"].astype(str)]
+    return decision.assign(why=why)
+
+
+def _explored(
+    champion: pd.DataFrame, tiers: np.ndarray, low_support: str, words: explain.Words
+) -> pd.DataFrame:
+    """Rows of an exploration cell: a tier drawn among the lawful ones, valued as the champion
+    values it, and why (exploration is how a tier gains support, so low support rules nothing
+    out here)."""
+    names = np.asarray(TIERS, dtype=object)[tiers]
+    values = champion[[value_column(t) for t in TIERS]].to_numpy()
+    policy_words = words.policy
+    why = policy_words.explored + policy_words.separator + champion["why"].astype(str)
+    excluded = (
+        champion["excluded_tiers"]
+        .fillna("")
+        .map(lambda text: ";".join(e for e in text.split(";") if e and not e.endswith(low_support)))
+    )
+    return champion.assign(
+        recommended_tier=names,
+        expected_net_value=values[np.arange(len(tiers)), tiers],
+        excluded_tiers=excluded.to_numpy(),
+        why=why.to_numpy(),
+    )
 
 
 @dataclass(frozen=True)
@@ -308,6 +460,7 @@ def _stats(
         "rejected": len(rejects),
         "unrecommended": int(scored["recommended_tier"].isna().sum()),
         "as_of": _date_counts(scored["as_of"]),
+        "cells": {str(k): int(v) for k, v in scored["cell"].dropna().value_counts().items()},
         "tiers": {t: int(by_tier["size"].get(t, 0)) for t in TIERS},
         "net_value": {t: float(by_tier["sum"].get(t, 0.0)) for t in TIERS},
         "checks": {k: int(v) for k, v in per_check.items()},
@@ -357,7 +510,7 @@ def score(
     model: object,
     *,
     as_of: str | pd.Timestamp | None = None,
-    policy: str = "value",
+    policy: str = "safe",
     explain: bool = True,
     top_k: int = 3,
     language: str = "en",

@@ -27,7 +27,7 @@ from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring.package import ModelPackage
 from recoverscore.scoring.pipeline import Scorer, ScoringOptions
 
-SERVING_PARAMS = {"explain": True, "top_k": 3, "language": "en", "policy": "value", "as_of": ""}
+SERVING_PARAMS = {"explain": True, "top_k": 3, "language": "en", "policy": "safe", "as_of": ""}
 """What a serving request may set in ``params``, with the defaults batch scoring uses
 (``as_of`` empty: the rows' own dates, else today)."""
 

@@ -17,6 +17,7 @@ from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import TIERS, probability_column, tier_codes, true_probability_column
 from recoverscore.data.synthetic import legacy_tier, load_synthetic_config
 from recoverscore.modelling.model import RecoveryModel
+from recoverscore.strategy.logging_policy import LoggingPolicyModel
 from recoverscore.strategy.policy import Cases, PolicyConfig, decide, economics
 
 TIER_NAMES = {
@@ -41,22 +42,28 @@ def policy_comparison(
     settings: PolicyConfig,
     costs: CostConfig,
     capacity: dict[str, int | None] | None = None,
+    support: LoggingPolicyModel | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Net recovery per 1,000 debtors of each policy, valued with the synthetic truth.
 
-    The policies: the legacy aging staircase (no guardrails), the matrix policy, the value
-    policy, the value policy under ``capacity`` (default: half the litigation it wants), and the
-    oracle, which chooses with the truth under the same guardrails. Also returns the decisions.
+    The policies: the legacy aging staircase (no guardrails), the matrix policy (by default the
+    lawful staircase: guardrails applied, removed tiers falling back), the safe value policy
+    (with ``support``, the history's logging policy; without it, it keeps the matrix's tier),
+    the unconstrained value policy, the value policy under ``capacity`` (default: half the
+    litigation it wants), and the oracle, which chooses with the truth under the same
+    guardrails. Also returns the decisions.
     """
     facts = model.features_.facts(history)
     true_cases = Cases.build(facts, true_probabilities(history))
     true_value = economics(true_cases, settings, costs).value
     features = model.features_.transform(history, facts)
-    cases = Cases.build(facts, model.tier_probabilities(features=features))
+    logged = None if support is None else support.predict(features)
+    cases = Cases.build(facts, model.tier_probabilities(features=features), logged)
     stair = legacy_tier(facts.days_past_due, load_synthetic_config().legacy_policy)
     decisions = {
         "staircase": pd.DataFrame({"recommended_tier": stair}, index=history.index),
         "matrix": decide(cases, settings, costs, "matrix"),
+        "safe": decide(cases, settings, costs, "safe", capacity={}),
         "value": decide(cases, settings, costs, "value", capacity={}),
     }
     if capacity is None:

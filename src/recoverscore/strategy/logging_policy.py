@@ -58,7 +58,7 @@ Example (the lead's wiring)::
     fit.propensity, fit.source, fit.note      # per debt; "recorded" or "estimated"; why
     fit.probabilities                         # debts x tiers, cross-fitted, floored at clip
     overlap = lp.overlap_table(
-        lp.default_segments(history), history["given_tier"], fit.probabilities
+        lp.default_segments(facts, history), history["given_tier"], fit.probabilities
     )
     print(overlap.message)                    # "litigation was never given to 0-30 day ..."
     figure = lp.overlap_figure(overlap, "en")
@@ -84,7 +84,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from recoverscore.data.facts import AGING_BUCKETS, aging_bucket, days_past_due, is_time_barred
+from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import DEBTOR_TYPES, TIERS, tier_codes
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.explain import _fonts, check_language, load_reasons
@@ -346,27 +346,22 @@ def fit_logging_policy(
 
 
 def default_segments(
-    history: pd.DataFrame, extra: Sequence[str] = (), limitation_years: int = 3
+    facts: DebtFacts, frame: pd.DataFrame, extra: Sequence[str] = ()
 ) -> pd.DataFrame:
     """Aging bucket x debtor type of each debt (where the staircase and collectors' exceptions
-    differ), plus the ``extra`` columns of ``history`` named, e.g. ``("contact_status",)``."""
-    days = days_past_due(history["due_date"], history["as_of"])
-    barred = is_time_barred(
-        history["due_date"],
-        history["last_acknowledgment_date"],
-        history["as_of"],
-        limitation_years,
-        history.get("disaster_date"),
-    )
-    segments = pd.DataFrame(
-        {
-            "aging_bucket": pd.Categorical(aging_bucket(days, barred), categories=AGING_BUCKETS),
-            "debtor_type": pd.Categorical(history["debtor_type"], categories=DEBTOR_TYPES),
-        },
-        index=history.index,
-    )
+    differ), as far as the data have them, plus the ``extra`` columns of ``frame`` named, e.g.
+    ``("contact_status",)``; one segment of all debts when there is nothing to segment by."""
+    segments = pd.DataFrame(index=frame.index)
+    if facts.aging_bucket is not None:
+        segments["aging_bucket"] = pd.Categorical(facts.bucket_labels(), categories=AGING_BUCKETS)
+    if "debtor_type" in frame.columns:
+        segments["debtor_type"] = pd.Categorical(frame["debtor_type"], categories=DEBTOR_TYPES)
     for column in extra:
-        segments[column] = history[column]
+        if column not in frame.columns:
+            raise RecoverscoreError(f"segment column {column!r} is not in the history")
+        segments[column] = frame[column]
+    if segments.empty:
+        segments["segment"] = "all debts"
     return segments
 
 

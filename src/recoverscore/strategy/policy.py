@@ -50,8 +50,15 @@ from recoverscore.modelling.explain import (
     format_amounts,
     load_reasons,
 )
+from recoverscore.strategy.experiment import Experiment
 
 _TIER_INDEX = {t: i for i, t in enumerate(TIERS)}
+_OVERFLOW = 1e12  # CNY: an unsupported tier is used under capacity only when nothing else fits
+
+POLICIES = ("safe", "value", "matrix", "baseline")
+"""Decision rules: ``safe`` (the default) departs from the baseline only where the history
+supports it; ``value`` picks the best-valued allowed tier; ``matrix`` follows the score x aging
+matrix (by default the aging staircase); ``baseline`` keeps what the history's collectors did."""
 COURT_TIERS = ("payment_order", "litigation")
 CHANNELS: dict[str, str] = {
     "sms": "message",
@@ -218,7 +225,15 @@ class Contact(StrictModel):
         return self
 
 
+class Safe(StrictModel):
+    """The safe value policy's support threshold (see ``decide``)."""
+
+    min_support: float = Field(gt=0, lt=1)
+    code: Code = "LOW_SUPPORT"
+
+
 class PolicyConfig(StrictModel):
+    safe: Safe
     discount_rate: float = Field(ge=0, lt=1)
     recovery_share: PerTier[float]
     guardrails: list[GuardrailRule]
@@ -226,6 +241,17 @@ class PolicyConfig(StrictModel):
     matrix: Matrix
     capacity: dict[Tier, int | None] = Field(default_factory=dict)
     contact: Contact
+    experiment: Experiment | None = None
+
+    @field_validator("experiment")
+    @classmethod
+    def _known_rules(cls, value: Experiment | None) -> Experiment | None:
+        for cell in value.cells if value is not None else []:
+            if cell.policy is not None and cell.policy not in POLICIES:
+                raise ValueError(
+                    f"cells: {cell.name}: unknown policy {cell.policy!r}; known: {list(POLICIES)}"
+                )
+        return value
 
     @field_validator("capacity")
     @classmethod
@@ -250,16 +276,33 @@ class Cases:
     facts: DebtFacts
     probabilities: np.ndarray  # n x tiers
     index: pd.Index
+    support: np.ndarray | None = None  # n x tiers: P(the history's policy gives tier | x)
 
     @classmethod
-    def build(cls, facts: DebtFacts, probabilities: pd.DataFrame) -> Cases:
-        """From a batch's facts and its ``p_<tier>`` columns (the model's or the truth)."""
+    def build(
+        cls,
+        facts: DebtFacts,
+        probabilities: pd.DataFrame,
+        support: pd.DataFrame | None = None,
+    ) -> Cases:
+        """From a batch's facts and its ``p_<tier>`` columns (the model's or the truth), and,
+        for the safe policy, the logging policy's P(tier | x) (one column per tier)."""
         columns = [probability_column(t) for t in TIERS]
-        return cls(facts, probabilities[columns].to_numpy(dtype=float), probabilities.index)
+        logged = None if support is None else support[list(TIERS)].to_numpy(dtype=float)
+        return cls(facts, probabilities[columns].to_numpy(dtype=float), probabilities.index, logged)
 
     @property
     def n(self) -> int:
         return self.facts.n
+
+    def take(self, rows: np.ndarray) -> Cases:
+        """Some of the cases (positions), e.g. one experiment cell's."""
+        support = None if self.support is None else self.support[rows]
+        return Cases(self.facts.take(rows), self.probabilities[rows], self.index[rows], support)
+
+    def allowed(self, policy: PolicyConfig, costs: CostConfig) -> np.ndarray:
+        """The tiers the guardrails allow each debt (n x tiers)."""
+        return apply_guardrails(self, economics(self, policy, costs), policy).mask
 
 
 @dataclass(frozen=True)
@@ -387,17 +430,21 @@ def check_texts(policy: PolicyConfig, texts: ReasonTexts) -> None:
     """Every code and contact channel of ``policy`` has its words in ``texts``, in every
     language: a person never reads a bare code."""
     codes = [r.code for r in policy.guardrails] + [f.code for f in policy.flags]
-    missing = [code for code in codes if code not in texts.codes]
+    missing = [code for code in [*codes, policy.safe.code] if code not in texts.codes]
     if missing:
         raise RecoverscoreError(f"reasons.yaml codes: no meaning for {missing} (policy.yaml)")
     channels = {step.channel for step in policy.contact.steps}
     for language in LANGUAGES:
-        named = getattr(texts.words, language).contact.channels
-        unnamed = sorted(channels - set(named))
-        if unnamed:
-            raise RecoverscoreError(
-                f"reasons.yaml words.{language}.contact.channels: no name for {unnamed}"
-            )
+        words = getattr(texts.words, language)
+        for key, needed, named in (
+            ("contact.channels", channels, words.contact.channels),
+            ("policy.rule_names", {"matrix", "baseline"}, words.policy.rule_names),
+        ):
+            unnamed = sorted(needed - set(named))
+            if unnamed:
+                raise RecoverscoreError(
+                    f"reasons.yaml words.{language}.{key}: no name for {unnamed}"
+                )
 
 
 # --- choosing ------------------------------------------------------------------------------------
@@ -472,7 +519,69 @@ def assign_with_capacity(
 
 # --- the decision --------------------------------------------------------------------------------
 
-POLICIES = ("value", "matrix")
+
+def baseline_tiers(cases: Cases, policy: PolicyConfig) -> np.ndarray | None:
+    """Today's tier for each debt, before guardrails: the history's most frequent tier for
+    debts like it (the logging policy), else the matrix's pick; ``None`` when neither is known
+    (no logging policy and no debt ages)."""
+    if cases.support is not None:
+        return cases.support.argmax(axis=1)
+    if cases.facts.aging_bucket is not None:
+        return matrix_tiers(cases, policy.matrix)
+    return None
+
+
+def _safe(
+    cases: Cases,
+    econ: Economics,
+    mask: np.ndarray,
+    policy: PolicyConfig,
+    limits: dict[str, int | None],
+    wording: _Wording,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The safe value policy: (chosen tiers, tiers ruled out for low support, a note per debt).
+
+    In the spirit of safe policy improvement with baseline bootstrapping (Laroche, Trichelair and
+    Tachet des Combes, ICML 2019): an allowed tier other than today's may be chosen only where the
+    history gave debts like this one that tier at least ``safe.min_support`` of the time; where
+    it did not, the model's value of that tier is extrapolation and today's tier is kept.
+    Without a logging policy every tier but today's lacks support.
+    """
+    n = len(mask)
+    baseline = baseline_tiers(cases, policy)
+    note = np.full(n, "", dtype=object)
+    if baseline is None:  # nothing to stay with: the valued choice, said so
+        note[:] = wording.words.policy.no_baseline
+        return assign_with_capacity(econ.value, mask, limits), np.zeros_like(mask), note
+    today = fall_back(baseline, mask)
+    supported = (
+        cases.support >= policy.safe.min_support
+        if cases.support is not None
+        else np.zeros_like(mask)
+    )
+    supported[np.arange(n), today] = True
+    candidates = mask & supported
+    capped = np.array([limits.get(t) is not None for t in TIERS])
+    if capped.any():  # overflow from a full tier may go to any lawful uncapped one, if it must
+        values = np.where(candidates, econ.value, econ.value - _OVERFLOW)
+        chosen = assign_with_capacity(values, candidates | (mask & ~capped), limits)
+    else:
+        chosen = assign_with_capacity(econ.value, candidates, limits)
+    low = mask & ~candidates
+    low[np.arange(n), chosen] = False
+    wanted = best_allowed(econ.value, mask)
+    kept = (wanted != chosen) & low[np.arange(n), wanted]
+    note[kept] = _objects(
+        fill_text(
+            wording.words.policy.kept,
+            {
+                "chosen": pa.array(wording.tiers[chosen[kept]], pa.string()),
+                "wanted": pa.array(wording.tiers[wanted[kept]], pa.string()),
+            },
+            int(kept.sum()),
+        )
+    )
+    return chosen, low, note
 
 
 @dataclass(frozen=True)
@@ -490,15 +599,26 @@ class _Wording:
         meaning = {code: getattr(text, language) for code, text in texts.codes.items()}
         return cls(words, tiers, meaning)
 
-    def tier_list(self, tiers: list[str]) -> str:
-        return self.words.policy.tier_separator.join(self.tiers[_TIER_INDEX[t]] for t in tiers)
+    def removed(self, tiers: np.ndarray, code: str) -> pa.Array:
+        """Per debt, "no <the tiers marked in ``tiers`` (n x tiers)>: <what ``code`` means>"."""
+        n = len(tiers)
+        separator = self.words.policy.tier_separator
+        names = _join([(tiers[:, j], self.tiers[j]) for j in range(len(TIERS))], n, separator)
+        return fill_text(
+            self.words.policy.removed, {"tiers": names, "reason": self.meaning[code]}, n
+        )
 
 
 def _why(
-    values: np.ndarray, mask: np.ndarray, allowed: Allowed | None, note: np.ndarray, wording
+    values: np.ndarray,
+    mask: np.ndarray,
+    removed: list[tuple[np.ndarray, Text]],
+    flagged: list[tuple[np.ndarray, FlagRule]],
+    note: np.ndarray,
+    wording: _Wording,
 ) -> np.ndarray:
-    """One line per debt: the expected net value of each allowed tier, the tiers removed and
-    why (``allowed``; ``None`` without guardrails), the notices of its flags, and ``note``."""
+    """One line per debt: the expected net value of each allowed tier, the tiers ``removed`` and
+    why, the notices of the flags that apply, and ``note``."""
     n = len(values)
     words = wording.words.policy
     amounts = format_amounts(values.ravel(order="F"), wording.words)
@@ -517,21 +637,13 @@ def _why(
         n,
         words.list_separator,
     )
-    parts = [(np.ones(n, dtype=bool), fill_text(words.values, {"items": items}, n))]
-    if allowed is not None:
-        parts += [
-            (
-                hit,
-                words.removed.format(
-                    tiers=wording.tier_list(rule.excludes), reason=wording.meaning[rule.code]
-                ),
-            )
-            for hit, rule in allowed.removed_by
-        ]
-        flagged = [(hit, wording.meaning[flag.code]) for hit, flag in allowed.flagged_by]
-        notices = _join(flagged, n, words.list_separator)
-        parts.append((_objects(notices) != "", fill_text(words.notices, {"items": notices}, n)))
-    parts.append((note != "", pa.array(note, pa.string())))
+    notices = _join([(hit, wording.meaning[f.code]) for hit, f in flagged], n, words.list_separator)
+    parts = [
+        (np.ones(n, dtype=bool), fill_text(words.values, {"items": items}, n)),
+        *removed,
+        (_objects(notices) != "", fill_text(words.notices, {"items": notices}, n)),
+        (note != "", pa.array(note, pa.string())),
+    ]
     return _objects(_join(parts, n, words.separator))
 
 
@@ -557,7 +669,7 @@ def decide(
     cases: Cases,
     policy: PolicyConfig,
     costs: CostConfig,
-    rule: str = "value",
+    rule: str = "safe",
     capacity: dict[str, int | None] | None = None,
     guardrails: bool = True,
     unchecked: list[str] | None = None,
@@ -567,7 +679,7 @@ def decide(
     """Recommended tier for every debt, with values, exclusions, flags, a why line and the
     contact plan where one applies.
 
-    ``rule`` is ``value`` or ``matrix``; ``capacity`` (value rule) overrides the config's;
+    ``rule`` is one of ``POLICIES``; ``capacity`` (safe and value rules) overrides the config's;
     ``guardrails=False`` shows what a rule would do without them (the staircase baseline);
     ``unchecked``: guardrail codes the data could not check, named in every why line. The why
     line and the contact plan are in ``language``, worded by ``texts`` (default
@@ -586,29 +698,57 @@ def decide(
     mask = allowed.mask if guardrails else np.ones_like(allowed.mask)
     excluded = allowed.excluded if guardrails else np.full(len(mask), "", dtype=object)
     note = np.full(len(mask), "", dtype=object)
-    if rule == "matrix":
-        wanted = matrix_tiers(cases, policy.matrix)
+    removed = [  # why each guardrail's tiers went
+        (hit, wording.removed(np.tile(np.isin(TIERS, rule.excludes), (len(mask), 1)), rule.code))
+        for hit, rule in (allowed.removed_by if guardrails else [])
+    ]
+    court_open = mask[:, [_TIER_INDEX[t] for t in COURT_TIERS]].any(axis=1)  # lawfully (§4.4)
+    limits = policy.capacity if capacity is None else capacity
+    if rule in ("matrix", "baseline"):
+        wanted = (
+            matrix_tiers(cases, policy.matrix)
+            if rule == "matrix"
+            else baseline_tiers(cases, policy)
+        )
+        if wanted is None:
+            raise RecoverscoreError(
+                "the baseline policy needs the history's logging policy or debt ages"
+            )
         chosen = fall_back(wanted, mask)
         moved = chosen != wanted
         note[moved] = _objects(
             fill_text(
                 wording.words.policy.fell_back,
                 {
+                    "rule": wording.words.policy.rule_names[rule],
                     "wanted": pa.array(wording.tiers[wanted[moved]], pa.string()),
                     "chosen": pa.array(wording.tiers[chosen[moved]], pa.string()),
                 },
                 int(moved.sum()),
             )
         )
+    elif rule == "safe":
+        chosen, low, note = _safe(cases, econ, mask, policy, limits, wording)
+        code = policy.safe.code
+        low_text = _join([(low[:, j], f"{tier}:{code}") for j, tier in enumerate(TIERS)], len(mask))
+        excluded = _objects(
+            _join(
+                [
+                    (excluded != "", pa.array(excluded, pa.string())),
+                    (_objects(low_text) != "", low_text),
+                ],
+                len(mask),
+            )
+        )
+        removed.append((low.any(axis=1), wording.removed(low, code)))
+        mask = mask & ~low
     else:
-        limits = policy.capacity if capacity is None else capacity
         chosen = assign_with_capacity(econ.value, mask, limits)
     if unchecked:
         policy_words = wording.words.policy
         meanings = policy_words.list_separator.join(wording.meaning[c] for c in unchecked)
         note = _append(note, policy_words.unchecked.format(items=meanings), policy_words.separator)
     tiers = np.asarray(TIERS, dtype=object)[chosen]
-    court_open = mask[:, [_TIER_INDEX[t] for t in COURT_TIERS]].any(axis=1)
     return pd.DataFrame(
         {
             "recommended_tier": tiers,
@@ -616,7 +756,7 @@ def decide(
             **{value_column(t): econ.value[:, j] for j, t in enumerate(TIERS)},
             "excluded_tiers": excluded,
             "flags": allowed.flags,
-            "why": _why(econ.value, mask, allowed if guardrails else None, note, wording),
+            "why": _why(econ.value, mask, removed, allowed.flagged_by, note, wording),
             "contact_plan": contact_texts(tiers, court_open, policy.contact, wording.words),
         },
         index=cases.index,
