@@ -203,7 +203,11 @@ def test_scored_schema_has_every_tier_and_rejects_recommending_an_excluded_tier(
         "reason_codes": ["", ""],
         "flags": ["", ""],
         "why": ["", ""],
+        "contact_plan": [None, None],
         "overrides": [None, None],
+        "cell": [None, None],
+        "assignment_propensity": [1.0, 1.0],
+        "champion_tier": ["litigation", "mediation"],
         **{probability_column(t): [0.5, 0.5] for t in TIERS},
         **{value_column(t): [1.0, 1.0] for t in TIERS},
     }
