@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import socket
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -50,3 +54,19 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def no_missing_glyphs() -> Iterator[None]:
+    """Fail if a figure built or drawn in the block lacks a glyph (Chinese drawn as boxes).
+
+    Every warning is recorded, none filtered: a missing CJK font or a glyph that falls back to
+    a font without it fails the test (CI installs the Debian package ``fonts-noto-cjk``).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    problems = [
+        str(w.message) for w in caught if re.search(r"Glyph .* missing|no CJK font", str(w.message))
+    ]
+    assert not problems, f"{len(problems)} glyph warning(s), e.g. {problems[0]}"

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from recoverscore.cli import EXIT_ERROR, EXIT_INVALID, app
 from recoverscore.data.schemas import TIERS, Portfolio, probability_column
 from recoverscore.data.synthetic import generate_frame
-from recoverscore.data.tables import read_table, write_table
+from recoverscore.data.tables import neutralise_formulas, read_table, write_table
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring import batch, drift
 from recoverscore.scoring.package import ModelPackage
@@ -160,7 +160,7 @@ def test_csv_output_neutralises_formulas(model, portfolio, tmp_path):
     rejects = pd.read_csv(result.rejects, dtype=str, keep_default_na=False).set_index("row")
     assert rejects.at["5", "principal"] == "-7"
     assert rejects.at["6", "region"] == "'=cmd|' /C calc'!A0"
-    assert batch.neutralise_formulas(pd.DataFrame({"a": ["\tx", "1e5", "x=1"]}))["a"].tolist() == [
+    assert neutralise_formulas(pd.DataFrame({"a": ["\tx", "1e5", "x=1"]}))["a"].tolist() == [
         "'\tx",
         "1e5",
         "x=1",
@@ -207,7 +207,7 @@ def test_resume_refuses_a_changed_input(model, portfolio, tmp_path):
         work, batch._identity(batch.Source(tmp_path / "in.parquet"), job, 100, "local"), False
     )
     write_table(portfolio.head(10), tmp_path / "in.parquet")
-    with pytest.raises(RecoverscoreError, match="cannot resume: input changed"):
+    with pytest.raises(RecoverscoreError, match="cannot resume: the input's content changed"):
         batch.run(
             tmp_path / "in.parquet", tmp_path / "out.parquet", job, batch_size=100, resume=True
         )
@@ -301,6 +301,15 @@ def test_cli_exit_codes_summary_and_mlflow_run(model_dir, seeded, portfolio, tmp
     assert len(runs) == 2
     logged = {r.data.metrics["rows_rejected"] for r in runs}
     assert logged == {0.0, float(len(seeded[1]))}
+    names = {r.info.run_name for r in runs}
+    assert names == {f"score {AS_OF} clean.parquet", f"score {AS_OF} {seeded[0].name}"}
+    assert all(
+        r.data.tags["mlflow.note.content"].startswith("Scored with an unregistered") for r in runs
+    )
+    assert "model_version" not in runs[0].data.tags  # a package folder has no registry version
+    link = f"MLflow run http://127.0.0.1:5000/#/experiments/{runs[0].info.experiment_id}/runs/"
+    assert link in clean.output and "workflowType=machine_learning" in clean.output
+    assert "drift: no column of 32 drifted" in clean.output
     ids = set(portfolio["debtor_id"])
     for run in runs:
         texts = [*map(str, run.data.params.values())]
@@ -392,3 +401,43 @@ def test_unreachable_dask_scheduler_is_one_clear_error(model, portfolio, tmp_pat
             scheduler="tcp://127.0.0.1:1",
         )
     assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_progress_knows_the_total_before_scoring(model, portfolio, tmp_path, suffix):
+    """Parquet says its row count at once; a CSV's is counted by the duplicate-id pass."""
+    write_table(portfolio, tmp_path / f"in{suffix}")
+    stages, rows = [], []
+    batch.run(
+        tmp_path / f"in{suffix}",
+        tmp_path / "out.parquet",
+        scorer(model),
+        batch_size=500,
+        on_stage=lambda text, total: stages.append((text, total)),
+        on_rows=rows.append,
+    )
+    first = len(portfolio) if suffix == ".parquet" else None
+    assert stages == [("checking ids for duplicates", first), ("scoring", len(portfolio))]
+    assert rows == [500, 500, 200]
+
+
+def test_progress_of_a_resumed_run_counts_the_kept_batches_first(model, portfolio, tmp_path):
+    write_table(portfolio, tmp_path / "in.parquet")
+    job = scorer(model)
+    first = batch.run(tmp_path / "in.parquet", tmp_path / "a.parquet", job, batch_size=500)
+    work = tmp_path / ".b.parquet.parts"
+    identity = batch._identity(batch.Source(tmp_path / "in.parquet"), job, 500, "local")
+    batch._prepare_work(work, identity, resume=False)
+    part = scorer(model).score_batch(portfolio.iloc[:500].reset_index(drop=True))
+    batch._save_batch(work, 0, part, "debtor_id")  # batch 0 landed before the interruption
+    rows = []
+    resumed = batch.run(
+        tmp_path / "in.parquet",
+        tmp_path / "b.parquet",
+        job,
+        batch_size=500,
+        resume=True,
+        on_rows=rows.append,
+    )
+    assert resumed.resumed_batches == 1 and rows == [500, 500, 200]
+    assert resumed.stats["scored"] == first.stats["scored"]

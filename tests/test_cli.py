@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import recoverscore
 from recoverscore.cli import EXIT_ERROR, EXIT_INVALID, app
 from recoverscore.data.schemas import Portfolio
 from recoverscore.data.tables import read_table
@@ -88,14 +90,14 @@ def test_validate_portfolio_without_snapshot_date_uses_as_of(tmp_path):
     assert "due_date on or before as_of" in result.output
 
 
-def test_validate_a_missing_column_names_it(tmp_path):
+def test_validate_a_missing_column_is_an_input_error_naming_it(tmp_path):
+    """A file without a required column is the wrong file, not bad rows: exit 2, as score."""
     path = tmp_path / "short.csv"
     read_table(SAMPLE_DIR / "sample.csv").head(10).drop(columns="principal").to_csv(
         path, index=False
     )
-    result = run("validate", path, "--schema", "portfolio")
-    assert result.exit_code == EXIT_INVALID
-    assert "principal" in result.output and "column_in_dataframe" in result.output
+    text = one_line_error(run("validate", path, "--schema", "portfolio"))
+    assert "lacks required column(s) ['principal']" in text
 
 
 def test_describe_prints_recovery_and_the_bayes_limit():
@@ -169,3 +171,38 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert done.returncode == EXIT_ERROR
     assert done.stderr.strip().startswith("error: file not found")
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_version_and_shell_completion():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert re.fullmatch(
+        r"recoverscore \S+ \(mlflow \S+, lightgbm \S+, pandas \S+, Python 3\.\d+\.\d+\)\n",
+        result.output,
+    ), result.output
+    shown = run("--help").output
+    assert "--install-completion" in shown and "--show-completion" in shown
+
+
+def _as_a_user(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m recoverscore.cli`` on this checkout, MLflow left to its own defaults."""
+    source = Path(recoverscore.__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    return subprocess.run(
+        [sys.executable, "-m", "recoverscore.cli", *args],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(source), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_mlflow_speaks_only_with_verbose(tmp_path):
+    quiet = _as_a_user("models", cwd=tmp_path)  # a new store: MLflow creates its tables
+    assert quiet.returncode == 0, quiet.stderr
+    assert "no registered versions yet" in quiet.stdout and quiet.stderr == ""
+    (tmp_path / "mlflow.db").unlink()
+    verbose = _as_a_user("--verbose", "models", cwd=tmp_path)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "INFO mlflow" in verbose.stderr and "Creating initial MLflow database" in verbose.stderr

@@ -26,6 +26,10 @@ def test_train_without_registry_writes_the_package_and_metrics(tmp_path):
     assert 0.75 < metrics["bayes_limit_auc"] < 0.9 and metrics["rejected_rows"] == 0
     assert "test-set quality" in result.output and "Bayes limit" in result.output
     assert "predicted vs true P(recover)" in result.output
+    metadata = json.loads((out / "package.json").read_text())["metadata"]  # the backtest's
+    assert {k: metadata[k] for k in ("test_auc", "test_brier", "test_ece")} == {  # reference
+        k: metrics[k] for k in ("test_auc", "test_brier", "test_ece")
+    }
 
 
 @pytest.mark.parametrize(

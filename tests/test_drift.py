@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from recoverscore.data.facts import AGING_BUCKETS
 from recoverscore.data.schemas import TIERS
 from recoverscore.modelling.features import DebtorFeatures
 from recoverscore.scoring import drift
+from tests.conftest import no_missing_glyphs
 
 
 @pytest.fixture(scope="module")
@@ -149,9 +151,32 @@ def test_summary_and_chart_show_what_moved(ref, data):
     shown = [t.get_text() for t in ax.get_yticklabels()]
     moved = report[report["psi"] > drift.MODERATE_PSI]
     assert len(shown) == len(moved)
-    assert "time barred" in shown and "P(recover) if litigation" in shown
+    assert "time-barred" in shown and "P(recover) if litigation" in shown
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(text.startswith("0.1:") for text in legend)
     assert any(text.startswith("0.25:") for text in legend)
     calm = drift.psi_figure(drift.DriftCounter(ref).add(*data).report())
     assert len(calm.axes[0].get_yticklabels()) == drift.TOP
+    with no_missing_glyphs():
+        chinese = drift.psi_figure(report, language="zh")
+        chinese.savefig(io.BytesIO(), format="png")
+    shown = [t.get_text() for t in chinese.axes[0].get_yticklabels()]
+    assert "已过诉讼时效" in shown and "若采用诉讼的回款概率" in shown
+
+
+def test_headline_names_the_drifted_columns_or_says_none_moved(ref, data):
+    features, scores = data
+    barred = features["time_barred"] == 1
+    report = drift.DriftCounter(ref).add(features[barred], scores[barred]).report()
+    drifted = report[report["psi"] > drift.WARN_PSI]
+    line = drift.headline(report, top=2)
+    first, second = drifted.iloc[0], drifted.iloc[1]
+    assert line == (
+        f"{len(drifted)} of {len(report)} columns drifted (PSI > 0.25): "
+        f"{first['column']} {first['psi']:.2f}, {second['column']} {second['psi']:.2f} "
+        f"and {len(drifted) - 2} more"
+    )
+    calm = drift.DriftCounter(ref).add(*data).report()
+    assert drift.headline(calm) == (
+        f"no column of {len(calm)} drifted (PSI > 0.25), 0 moderate; largest PSI 0.000"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,11 +16,14 @@ from recoverscore.modelling.evaluate import (
     binary_metrics,
     calibration_figure,
     expected_calibration_error,
+    gains_figure,
     gains_table,
     given_tier_truth,
+    importance_figure,
     ks_statistic,
     roc_figure,
 )
+from tests.conftest import no_missing_glyphs
 
 
 def brute_force_auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -73,11 +77,35 @@ def test_given_tier_truth_picks_the_given_tiers_column(small_world):
     assert set(small_world["given_tier"]) <= set(TIERS)
 
 
-def test_plots_render_to_png():
-    y = np.array([0, 1, 0, 1, 1, 0, 1, 0, 1, 1])
-    p = np.linspace(0.1, 0.9, 10)
-    for figure in (calibration_figure(y, {"model": p}), roc_figure(y, {"model": p})):
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        assert buffer.getvalue()[:4] == b"\x89PNG"
-        assert figure.axes[0].get_legend() is not None
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_plots_render_to_png_in_both_languages(language):
+    rng = np.random.default_rng(2)
+    p = rng.random(400)
+    y = (rng.random(400) < p).astype(int)
+    card = np.clip(p + rng.normal(0, 0.3, 400), 0, 1)
+    scores = {"model": p, "scorecard": card}
+    gains = {"model": gains_table(y, p), "scorecard": gains_table(y, card)}
+    importance = pd.DataFrame({"feature": ["days_past_due", "tier"], "importance": [3.0, 1.0]})
+    with no_missing_glyphs():
+        figures = [
+            calibration_figure(y, scores, language=language),
+            roc_figure(y, scores, language=language),
+            gains_figure(gains, language=language),
+            importance_figure(importance, language=language),
+        ]
+        for figure in figures:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png")
+            assert buffer.getvalue()[:4] == b"\x89PNG"
+    for figure in figures[:3]:
+        assert figure.axes[0].get_legend() is not None and figure.axes[0].get_title()
+    legend = [t.get_text() for t in figures[2].axes[0].get_legend().get_texts()]
+    names = {"en": ["model", "scorecard"], "zh": ["模型", "评分卡"]}[language]
+    assert legend[:2] == names  # the gains chart has the scorecard beside the model
+    curves = [line.get_ydata() for line in figures[2].axes[0].get_lines()[:2]]
+    np.testing.assert_allclose(curves[1][1:], gains["scorecard"]["cumulative_capture"])
+    bars = [t.get_text() for t in figures[3].axes[0].get_yticklabels()]
+    assert (
+        bars
+        == {"en": ["collection tier", "days past due"], "zh": ["催收方式", "逾期天数"]}[language]
+    )

@@ -71,7 +71,7 @@ def test_exploration_draws_uniformly_among_the_allowed_tiers():
     allowed = np.zeros((len(ids), len(TIERS)), dtype=bool)
     allowed[:, [0, 2, 3]] = True
     allowed[::2, 3] = False  # half the debts may not be sued
-    tiers = explore_tiers(ids, DESIGN, allowed)
+    tiers = explore_tiers(ids, DESIGN.name, allowed)
     assert allowed[np.arange(len(ids)), tiers].all()
     odd = np.bincount(tiers[1::2], minlength=4) / (len(ids) / 2)
     even = np.bincount(tiers[::2], minlength=4) / (len(ids) / 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import matplotlib.pyplot as plt
@@ -29,15 +30,13 @@ from recoverscore.modelling.explain import (
 )
 from recoverscore.modelling.features import STANDARD_FEATURES
 from recoverscore.modelling.model import TIER_FEATURE, RecoveryModel, load_train_config
+from tests.conftest import no_missing_glyphs
 
 AS_OF = "2026-06-30"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 AGE_CODES = {"DPD", "AGE", "BARRED", "LIMIT"}
 pytestmark = pytest.mark.filterwarnings(  # shap's own colormap set-up on import
     "ignore:The set_.* function will be deprecated:PendingDeprecationWarning"
-)
-no_cjk_font_warnings = pytest.mark.filterwarnings(
-    "ignore:no CJK font:UserWarning", "ignore:Glyph .* missing:UserWarning"
 )
 
 
@@ -419,13 +418,6 @@ def test_waterfall_wants_one_row(model, history):
         waterfall_figure(model, history.head(2))
 
 
-@no_cjk_font_warnings
-def test_chinese_waterfall_labels(model, history, tmp_path):
-    fig = waterfall_figure(model, history.iloc[[3]], "litigation", language="zh")
-    _saves_png(fig, tmp_path / "zh.png")
-    assert any(CJK.search(t) for t in _texts_of(fig))
-
-
 # --- care, not blame; one reason per thing said; the trade's Chinese ------------------------------
 
 CARE = re.compile(
@@ -547,19 +539,84 @@ def test_amounts_read_as_the_language_writes_them(texts, amount, en, zh):
         assert explain.format_amounts(np.array([amount]), words).to_pylist() == [expected]
 
 
-@no_cjk_font_warnings
-def test_chinese_plots_have_no_english_words_from_shap(model, history):
-    shap_words = re.compile(r"other features|^High$|^Low$|Feature value|mean\(")
-    figures = [
-        beeswarm_figure(model, history, "mediation", max_rows=300, language="zh", max_display=5),
-        importance_bar_figure(
-            model, history, "mediation", max_rows=300, language="zh", max_display=5
-        ),
-        waterfall_figure(model, history.iloc[[3]], "litigation", language="zh", max_display=5),
+def test_waterfall_reads_as_a_probability(model, history):
+    row = history.iloc[[3]]
+    fig = waterfall_figure(model, row, "litigation")
+    p = model.recovery_probability(row, "litigation")[0]
+    exp = explain.explanation(model, row, "litigation")[0]
+    raw = float(exp.base_values + exp.values.sum())
+    p_base = model.probability_of_log_odds(np.array([float(exp.base_values)]))[0]
+    title = fig.axes[2].get_title()
+    assert title == f"P(recover) {p:.0%} under litigation: what moved this debtor from the average"
+    marks = [[t.get_text() for t in ax.get_xticklabels()] for ax in fig.axes[1:3]]
+    assert marks[0] == [
+        "\naverage debtor",
+        f"\n= {float(exp.base_values):.2f} log-odds, P {p_base:.0%}",
     ]
-    for fig in figures:
-        fig.canvas.draw()  # tick labels are what a reader sees once drawn
-        texts = [t for t in _texts_of(fig) if t.strip()]
-        assert not [t for t in texts if shap_words.search(t)], texts
-        assert any(re.fullmatch(r"其余\d+项特征(合计)?", t) for t in texts), texts
-    assert {"高", "低", "特征值"} <= set(_texts_of(figures[0]))  # the beeswarm's colour bar
+    assert marks[1] == ["this debtor", f"= {raw:.2f} log-odds, P {p:.0%}"]
+    assert "log-odds" in fig.axes[0].get_xlabel() and "calibrated" in fig.axes[0].get_xlabel()
+    assert not [t for t in _texts_of(fig) if "f(x)" in t or "E[f(X)]" in t]
+
+
+def test_probability_of_log_odds_is_the_calibrated_probability(model, history):
+    features = model.features_.transform(history)
+    raw = model.raw_score(features, "mediation")
+    np.testing.assert_allclose(
+        model.probability_of_log_odds(raw), model.recovery_probability(history, "mediation")
+    )
+    card = _fit(history, kind="scorecard")
+    raw = card.raw_score(card.features_.transform(history), "mediation")
+    np.testing.assert_allclose(
+        card.probability_of_log_odds(raw), card.recovery_probability(history, "mediation")
+    )
+
+
+@pytest.mark.parametrize("kind", ["waterfall", "beeswarm", "bar"])
+def test_chinese_plots_render_every_glyph_wherever_drawn(model, history, tmp_path, kind):
+    """Built, then drawn outside any font setting (as a notebook displays it, or savefig)."""
+    with no_missing_glyphs():
+        if kind == "waterfall":
+            fig = waterfall_figure(model, history.iloc[[3]], "litigation", language="zh")
+        elif kind == "beeswarm":
+            fig = beeswarm_figure(model, history, "mediation", max_rows=300, language="zh")
+        else:
+            fig = importance_bar_figure(model, history, "mediation", max_rows=300, language="zh")
+        _saves_png(fig, tmp_path / "zh.png")
+        fig.canvas.print_figure(io.BytesIO(), format="png")
+    texts = _texts_of(fig)
+    assert sum(bool(CJK.search(t)) for t in texts) >= 5
+    assert not [t for t in texts if "other features" in t or t in ("High", "Low")]
+    if kind == "waterfall":
+        assert fig.axes[2].get_title().startswith("诉讼方式下回款概率")
+        assert fig.axes[1].get_xticklabels()[0].get_text() == "\n平均水平"
+
+
+def test_tier_names_in_both_languages(texts):
+    assert explain.tier_names("en") == {
+        "soft_reminder": "soft reminder",
+        "mediation": "mediation",
+        "payment_order": "payment order",
+        "litigation": "litigation",
+    }
+    chinese = explain.tier_names("zh", texts)
+    assert list(chinese) == list(TIERS) and all(CJK.search(name) for name in chinese.values())
+    with pytest.raises(RecoverscoreError, match="unknown language"):
+        explain.tier_names("fr")
+
+
+def test_the_kernel_gives_lightgbms_reasons(model, history):
+    """The fast TreeSHAP kernel and LightGBM's pred_contrib give the same reasons, row for row."""
+    frame = pd.concat([history] * 3, ignore_index=True)
+    tiers = np.random.default_rng(4).choice(TIERS, len(frame))
+    fast = _reasons(model, frame, tiers, k=3)
+    assert model.explainer == "recoverscore TreeSHAP kernel"
+    features = model.features_.transform(frame)
+    names, kernel_values = model.contributions(features, tiers)
+    design = model._as_matrix(model._design(frame, tiers))
+    lightgbm = model.booster_.predict(
+        design, pred_contrib=True, num_iteration=model.best_iteration_
+    )
+    np.testing.assert_allclose(kernel_values, lightgbm, rtol=0, atol=1e-9)
+    given = pd.DataFrame(lightgbm, index=frame.index, columns=[*names, BASE_VALUE])
+    slow = reasons(model, features, tiers, k=3, shap_values=given)
+    pd.testing.assert_frame_equal(fast, slow)

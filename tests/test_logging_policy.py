@@ -3,6 +3,7 @@ portable final model, and the overlap diagnostics."""
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 
@@ -24,7 +25,7 @@ from recoverscore.modelling.features import DebtorFeatures
 from recoverscore.strategy import logging_policy as lp
 from recoverscore.strategy.offpolicy import evaluate_policy
 from recoverscore.strategy.policy import Cases, economics, load_policy_config
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, no_missing_glyphs
 
 DEVIATIONS = [
     {
@@ -369,10 +370,11 @@ def test_overlap_figure_is_labelled_for_people():
     outlined = [p for p in ax.patches if isinstance(p, Rectangle) and not p.fill]
     assert len(outlined) == len(overlap.unsupported) == 6
     assert ax.get_xlabel() == "collection tier"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a machine without a CJK font warns, and still draws
-        zh = lp.overlap_figure(overlap, "zh").axes[0]
-    assert zh.get_xticklabels()[0].get_text() == "提醒催收（短信/语音）"  # noqa: RUF001
+    with no_missing_glyphs():
+        figure = lp.overlap_figure(overlap, "zh")
+        figure.savefig(io.BytesIO(), format="png")
+    zh = figure.axes[0]
+    assert zh.get_xticklabels()[0].get_text() == "提醒催收（短信/语音）"
     assert zh.get_yticklabels()[0].get_text() == "0-30天·x"
     with pytest.raises(RecoverscoreError, match="unknown language"):
         lp.overlap_figure(overlap, "fr")

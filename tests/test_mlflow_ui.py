@@ -1,10 +1,16 @@
-"""End to end in a real browser: a model trained and promoted with the CLI, as MLflow's UI shows it.
+"""End to end in a real browser: what an analyst sees in MLflow's UI after using the CLI.
 
 An ``mlflow server`` on a free loopback port over a temporary SQLite store receives a small model
-from ``recoverscore generate``, ``train`` and ``promote``; headless Debian Chromium, driven by
-Playwright, then checks that the registered model page shows the model and its ``champion``
-alias, that the version page links to the run that trained it, and that the run page shows the
-run's test AUC as the tracking server stores it. Screenshots land in ``build/test-artifacts/``.
+from ``recoverscore generate``, ``train`` and ``promote``, and a scoring run from ``recoverscore
+score``; headless Debian Chromium, driven by Playwright, then opens each page an analyst needs,
+from the links the CLI printed where it printed one: the experiments open on their runs (the
+model-training view, not GenAI traces) listing the runs by name; the registered model page shows
+the champion and each version's test AUC; the version page shows the AUC, the alias and a link
+to the run that trained it; the training run shows its test AUC as the tracking server stores
+it, its dataset and its version; the scoring run links the version it used. MLflow's first-visit
+pop-ups (its assistant panel, the "new model registry UI" announcement) are dismissed the way a
+returning browser has them dismissed, and each page is checked to be free of them. A screenshot
+of every page lands in ``build/test-artifacts/``, passed or failed.
 
 The browser is the Debian package (Playwright's own download needs the internet): without
 ``/usr/bin/chromium`` or the ``playwright`` package the tests skip locally and fail on CI
@@ -31,6 +37,7 @@ import pytest
 import yaml
 
 from recoverscore.config import default_config_path
+from recoverscore.registry import UI_VIEW
 from tests.conftest import ROOT, free_port
 
 try:
@@ -69,13 +76,18 @@ QUIET_MLFLOW = {
 # MLflow records the login name as the run's "Created by": keep the developer's out of the
 # screenshots.
 NEUTRAL_USER = {"LOGNAME": "recoverscore-test", "USER": "recoverscore-test"}
-# The UI opens its "MLflow Assistant" side panel on a browser's first visit, covering a quarter
-# of every screenshot. These are the UI's own localStorage keys (MLflow 3.17); if they change,
-# the panel shows again and nothing else is affected.
-CLOSE_ASSISTANT = """
+# A browser's first visit opens the UI's "MLflow Assistant" side panel, covering a quarter of every
+# screenshot, and the model registry's "new Model Registry UI" announcement, covering the page.
+# These are the UI's own localStorage keys for "already seen" (MLflow 3.17); every page test
+# checks that neither shows, so a renamed key fails loudly instead of hiding the page.
+DISMISS_FIRST_VISIT = """
 window.localStorage.setItem("mlflow.assistant.fab.autoOpenedOnFirstLoad_v1", "true");
 window.localStorage.setItem("mlflow.assistant.panelOpen_v1", "false");
+window.localStorage.setItem("_mlflow_model_registry_promo_modal_dismissed_v1", "true");
 """
+PROMO = "Flexible, governed deployments"
+AS_OF = "2026-06-30"
+SCORING_AS_OF = "2026-11-24"
 
 
 # --- the browser ----------------------------------------------------------------------------------
@@ -112,7 +124,7 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context per test: no state carried from one page check to the next."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_init_script(CLOSE_ASSISTANT)
+    context.add_init_script(DISMISS_FIRST_VISIT)
     context.set_default_timeout(UI_TIMEOUT)
     try:
         yield context.new_page()
@@ -251,10 +263,11 @@ def _small_train_config(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def registered(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """Version 1 of the model, trained on 4,000 synthetic debts and promoted to champion."""
+    """Version 1, trained on 4,000 synthetic debts and promoted to champion, then a portfolio
+    scored with it; the links the CLI printed and what the tracking server stores."""
     work = tmp_path_factory.mktemp("mlflow_ui_work")
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "MLFLOW_LOGGING_LEVEL"},
         **QUIET_MLFLOW,
         **NEUTRAL_USER,
         "MLFLOW_TRACKING_URI": mlflow_server,
@@ -263,17 +276,36 @@ def registered(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
     config = _small_train_config(work / "train.yaml")
     data = work / "h.parquet"
     _run(["generate", "--rows", "4000", "--seed", "3", "--out", str(data)], work, env)
-    _run(
+    trained = _run(
         ["train", "--data", str(data), "--config", str(config), "--out", str(work / "model")],
         work,
         env,
     )
     _run(["promote", "1"], work, env)
+    portfolio = work / "portfolio.csv"
+    _run(
+        ["generate", "--rows", "600", "--seed", "5", "--as-of", SCORING_AS_OF, "--out",
+         str(portfolio)],
+        work,
+        env,
+    )  # fmt: skip
+    scored = _run(
+        ["score", "--input", str(portfolio), "--output", str(work / "scored.csv"), "--no-explain"],
+        work,
+        env,
+    )
+    for output in (trained, scored):  # MLflow's own notices stay off the terminal
+        noise = r"INFO mlflow|Successfully registered|already exists|View run|View experiment"
+        assert not re.search(noise, output), output
 
     client = mlflow.MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     aliases = client.get_registered_model(MODEL).aliases
     assert aliases.get("champion") == "1", aliases
-    run = client.get_run(client.get_model_version(MODEL, "1").run_id)
+    version = client.get_model_version(MODEL, "1")
+    run = client.get_run(version.run_id)
+    scoring = client.search_runs(
+        [client.get_experiment_by_name("recoverscore-scoring").experiment_id]
+    )[0]
     return SimpleNamespace(
         url=mlflow_server,
         aliases=aliases,
@@ -281,7 +313,19 @@ def registered(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
         run_name=run.info.run_name,
         experiment_id=run.info.experiment_id,
         test_auc=run.data.metrics["test_auc"],
+        version_tags=version.tags,
+        version_link=_printed_link(trained, rf"{re.escape(mlflow_server)}/#/models/\S+"),
+        scoring_run_name=scoring.info.run_name,
+        scoring_experiment_id=scoring.info.experiment_id,
+        scoring_link=_printed_link(scored, rf"{re.escape(mlflow_server)}/#/experiments/\S+"),
     )
+
+
+def _printed_link(output: str, pattern: str) -> str:
+    """The one MLflow UI link a command printed (rich may wrap it: the output is unwrapped)."""
+    found = re.findall(pattern, output.replace("\n", ""))
+    assert len(found) == 1, output
+    return found[0].rstrip(")")
 
 
 def as_the_ui_shows(value: float) -> str:
@@ -293,37 +337,79 @@ def as_the_ui_shows(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def no_pop_ups(page: Page) -> None:
+    """Nothing covers the page: no registry announcement, no dialog of any kind."""
+    expect(page.get_by_text(PROMO)).to_have_count(0)
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+
 # --- the pages ------------------------------------------------------------------------------------
 
 
-def test_registered_model_page_shows_the_champion(page: Page, registered):
-    page.goto(f"{registered.url}/#/models/{MODEL}")
+def test_training_experiment_opens_on_its_runs(page: Page, registered):
+    page.goto(f"{registered.url}/#/experiments/{registered.experiment_id}?{UI_VIEW}")
+    with screenshot_after(page, "mlflow_ui_experiment.png"):
+        run_link = page.get_by_role("link", name=registered.run_name, exact=True)
+        expect(run_link).to_be_visible(timeout=UI_TIMEOUT)
+        assert registered.run_name == f"train {AS_OF} 4k rows"
+        expect(page).to_have_url(re.compile(r"/runs\?"), timeout=UI_TIMEOUT)  # not GenAI traces
+        expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
+        expect(page.get_by_text("Training runs of the recoverscore recovery model")).to_be_visible()
+        no_pop_ups(page)
+
+
+def test_scoring_experiment_opens_on_its_named_runs(page: Page, registered):
+    page.goto(f"{registered.url}/#/experiments/{registered.scoring_experiment_id}?{UI_VIEW}")
+    with screenshot_after(page, "mlflow_ui_scoring_experiment.png"):
+        assert registered.scoring_run_name == f"score {SCORING_AS_OF} portfolio.csv"
+        run_link = page.get_by_role("link", name=registered.scoring_run_name, exact=True)
+        expect(run_link).to_be_visible(timeout=UI_TIMEOUT)
+        expect(page).to_have_url(re.compile(r"/runs\?"), timeout=UI_TIMEOUT)
+        no_pop_ups(page)
+
+
+def test_registered_model_page_shows_the_champion_and_its_auc(page: Page, registered):
+    page.goto(f"{registered.url}/#/models")
+    with screenshot_after(page, "mlflow_ui_models.png"):
+        expect(page.get_by_role("link", name=MODEL, exact=True)).to_be_visible(timeout=UI_TIMEOUT)
+        no_pop_ups(page)  # the registry's announcement shows on this page on a first visit
+    page.goto(f"{registered.url}/#/models/{MODEL}?{UI_VIEW}")
     with screenshot_after(page, "mlflow_ui_registered_model.png"):
         expect(page.get_by_role("heading", name=MODEL, exact=True)).to_be_visible(
             timeout=UI_TIMEOUT
         )
+        expect(page.get_by_text("Recovery likelihood of unpaid debts")).to_be_visible()
         # the row whose version link reads "Version 1" (its text runs into the date after it)
         version_row = page.get_by_role("row").filter(
             has=page.get_by_role("link", name="Version 1", exact=True)
         )
         expect(version_row).to_have_count(1, timeout=UI_TIMEOUT)
-        expect(version_row.get_by_text(re.compile(r"\bchampion\b"))).to_be_visible(
-            timeout=UI_TIMEOUT
-        )
+        expect(version_row.get_by_text(re.compile(r"\bchampion\b"))).to_be_visible()
         for alias in registered.aliases:  # every alias on version 1 (the only version)
-            expect(version_row).to_contain_text(alias, timeout=UI_TIMEOUT)
+            expect(version_row).to_contain_text(alias)
+        auc = registered.version_tags["test_auc"]
+        assert auc == f"{registered.test_auc:.4f}"
+        expect(version_row).to_contain_text(f"test_auc: {auc}")  # versions compare by it
+        expect(version_row).to_contain_text("auc_vs_scorecard")
+        no_pop_ups(page)
 
 
-def test_version_page_shows_the_alias_and_links_the_run(page: Page, registered):
-    page.goto(f"{registered.url}/#/models/{MODEL}/versions/1")
+def test_version_page_shows_the_auc_the_alias_and_links_the_run(page: Page, registered):
+    assert registered.version_link == f"{registered.url}/#/models/{MODEL}/versions/1?{UI_VIEW}"
+    page.goto(registered.version_link)  # the link `recoverscore train` printed
     with screenshot_after(page, "mlflow_ui_model_version.png"):
         expect(page.get_by_role("heading", name="Version 1", exact=True)).to_be_visible(
             timeout=UI_TIMEOUT
         )
-        expect(page.get_by_text(re.compile(r"\bchampion\b"))).to_be_visible(timeout=UI_TIMEOUT)
+        auc = registered.version_tags["test_auc"]
+        expect(page.get_by_text(f"Test AUC {auc}, ")).to_be_visible()
+        tag_row = page.get_by_role("row").filter(has=page.get_by_text("test_auc", exact=True))
+        expect(tag_row).to_contain_text(auc)
+        expect(page.get_by_text(re.compile(r"\bchampion\b"))).to_be_visible()
         run_link = page.get_by_role("link", name=registered.run_name, exact=True)
         run_page = f"#/experiments/{registered.experiment_id}/runs/{registered.run_id}"
-        expect(run_link).to_have_attribute("href", run_page, timeout=UI_TIMEOUT)
+        expect(run_link).to_have_attribute("href", run_page)
+        no_pop_ups(page)
     run_link.click()
     expect(page).to_have_url(f"{registered.url}/{run_page}", timeout=UI_TIMEOUT)
     expect(page.get_by_role("heading", name=registered.run_name, exact=True)).to_be_visible(
@@ -331,12 +417,18 @@ def test_version_page_shows_the_alias_and_links_the_run(page: Page, registered):
     )
 
 
-def test_run_page_shows_the_test_auc(page: Page, registered):
-    page.goto(f"{registered.url}/#/experiments/{registered.experiment_id}/runs/{registered.run_id}")
+def test_training_run_page_shows_the_auc_the_dataset_and_its_version(page: Page, registered):
+    page.goto(
+        f"{registered.url}/#/experiments/{registered.experiment_id}/runs/{registered.run_id}"
+        f"?{UI_VIEW}"
+    )
     with screenshot_after(page, "mlflow_ui_run.png"):
         expect(page.get_by_role("heading", name=registered.run_name, exact=True)).to_be_visible(
             timeout=UI_TIMEOUT
         )
+        version = page.get_by_role("link", name=f"{MODEL} version 1", exact=True)
+        expect(version).to_have_attribute("href", f"#/models/{MODEL}/versions/1?{UI_VIEW}")
+        expect(page.get_by_text("h.parquet", exact=False).first).to_be_visible()  # its dataset
         auc_row = page.get_by_role("row").filter(
             has=page.get_by_role("cell", name="test_auc", exact=True)
         )
@@ -344,4 +436,26 @@ def test_run_page_shows_the_test_auc(page: Page, registered):
         shown = as_the_ui_shows(registered.test_auc)
         auc_cell = auc_row.get_by_role("cell", name=shown, exact=True)
         expect(auc_cell).to_be_visible(timeout=UI_TIMEOUT)
+        no_pop_ups(page)
         auc_cell.scroll_into_view_if_needed()  # the screenshot shows the AUC
+
+
+def test_scoring_run_links_the_version_it_used(page: Page, registered):
+    page.goto(registered.scoring_link)  # the link `recoverscore score` printed
+    with screenshot_after(page, "mlflow_ui_scoring_run.png"):
+        expect(
+            page.get_by_role("heading", name=registered.scoring_run_name, exact=True)
+        ).to_be_visible(timeout=UI_TIMEOUT)
+        version = page.get_by_role("link", name=f"{MODEL} version 1", exact=True)
+        expect(version).to_have_attribute("href", f"#/models/{MODEL}/versions/1?{UI_VIEW}")
+        expect(page.get_by_text("Drift from training:")).to_be_visible()
+        psi_row = page.get_by_role("row").filter(
+            has=page.get_by_role("cell", name="psi_max", exact=True)
+        )
+        expect(psi_row).to_have_count(1, timeout=UI_TIMEOUT)
+        no_pop_ups(page)
+    with page.context.expect_page() as opened:  # MLflow opens description links in a new tab
+        version.click()
+    expect(opened.value.get_by_role("heading", name="Version 1", exact=True)).to_be_visible(
+        timeout=UI_TIMEOUT
+    )

@@ -396,3 +396,30 @@ def test_grid_search_and_cross_val_score_tune_a_hyperparameter():
 def test_numpy_input_is_a_clear_error(split):
     with pytest.raises(RecoverscoreError, match="needs a pandas DataFrame"):
         RecoveryModel().fit(split[0].to_numpy(), split[0]["recovered"].to_numpy(int))
+
+
+@pytest.mark.parametrize("small_data_rows", [20_000, 1_000], ids=["k-fold", "holdouts"])
+def test_progress_is_told_after_every_boosting_round(split, small_data_rows):
+    rows = split[0].head(3_000)
+    calls: list[tuple[int, int]] = []
+    model = CONFIG.model.estimator(CONFIG.features.transformer(), "given_tier").set_params(
+        kind="lightgbm", small_data_rows=small_data_rows, max_rounds=60, num_threads=1
+    )
+    model.fit(rows, rows["recovered"].to_numpy(int), on_round=lambda *a: calls.append(a))
+    runs = [[]]  # boosting runs: k-fold then the final fit, or the one fit on holdouts
+    for done, most in calls:
+        if done == 1 and runs[-1]:
+            runs.append([])
+        runs[-1].append((done, most))
+    for boosted in runs:
+        assert [d for d, _ in boosted] == list(range(1, len(boosted) + 1))
+        assert len({m for _, m in boosted}) == 1 and boosted[-1][0] <= boosted[0][1]
+    trees = model.booster_.current_iteration()
+    if small_data_rows > len(rows):
+        assert (
+            len(runs) == 2
+            and runs[0][0][1] == 60
+            and runs[1] == [(d, trees) for d in range(1, trees + 1)]
+        )
+    else:
+        assert len(runs) == 1 and runs[0][0][1] == 60 and len(runs[0]) == trees

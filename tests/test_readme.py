@@ -9,13 +9,21 @@ import re
 import sys
 from pathlib import Path
 
-from recoverscore.data.schemas import History, Portfolio, Scored, SyntheticHistory, schema_reference
+from recoverscore.data.schemas import (
+    History,
+    Outcomes,
+    Portfolio,
+    Scored,
+    SyntheticHistory,
+    schema_reference,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = {
     "portfolio": schema_reference(Portfolio),
     "history": schema_reference(History, since=Portfolio),
     "synthetic": schema_reference(SyntheticHistory, since=History),
+    "outcomes": schema_reference(Outcomes),
     "scored": schema_reference(Scored),
 }
 

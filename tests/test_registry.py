@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,19 +12,31 @@ import pandas as pd
 import pytest
 import yaml
 from matplotlib.figure import Figure
+from typer.testing import CliRunner
 
 from recoverscore import registry, score
+from recoverscore.cli import app
 from recoverscore.data import schemas
 from recoverscore.data.synthetic import generate_frame
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.evaluate import Evaluation
 from recoverscore.modelling.model import TrainingData, load_train_config
-from recoverscore.scoring.package import ModelPackage
+from recoverscore.scoring import drift
+from recoverscore.scoring.package import ModelPackage, settings_digest
 from recoverscore.training import TrainingResult
 
 AS_OF = "2026-06-30"
 PROBABILITIES = [schemas.probability_column(t) for t in schemas.TIERS]
 PICKLES = {".pkl", ".pickle", ".joblib", ".cloudpickle"}
+METADATA = {  # what training.train records in a package
+    "data_digest": "sha256:0123abcd",
+    "data_rows": 3000,
+    "decision_dates": "2026-01-31 to 2026-06-30",
+    "training_rows": 2400,
+    "test_auc": 0.78,
+    "scorecard_auc": 0.7512,
+    "kind": "lightgbm",
+}
 
 
 def _aliases(client: mlflow.MlflowClient) -> dict[str, list[str]]:
@@ -54,7 +67,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
         # one thread: OpenMP spin-waiting makes a 2-thread fit crawl on a busy 2-core machine
         model = cfg.estimator().set_params(kind="lightgbm", num_threads=1)
         model.fit(history, history["recovered"].to_numpy(int))
-        built = ModelPackage.build(model, metadata={"data_digest": "sha256:0123abcd"})
+        built = ModelPackage.build(model, training=history, metadata=METADATA)
         package = built.save(root / "pkg")
         figure = Figure()
         figure.subplots().plot([0, 1], [0, 1])
@@ -64,15 +77,15 @@ def store(tmp_path_factory: pytest.TempPathFactory):
             evaluation = Evaluation(
                 {"test_auc": test_auc, "test_log_loss": 0.6},
                 tables=tables or {"importance": model.feature_importance()},
-                figures={"calibration": figure},
+                figures={"calibration": figure, "zh/calibration": figure},
             )
             data = TrainingData(history, history["recovered"].to_numpy(int), history.iloc[:0])
             return TrainingResult(built, evaluation, data)
 
-        first = registry.log_training(package, result(0.71), params)
+        first = registry.log_training(package, result(0.71), params, data_name="history.parquet")
         client = mlflow.MlflowClient()
         after_first = _aliases(client)
-        second = registry.log_training(package, result(0.73), params)
+        second = registry.log_training(package, result(0.73), params, data_name="history.parquet")
         after_second = _aliases(client)
         registry.promote(first.version)
         after_promote = _aliases(client)
@@ -140,6 +153,30 @@ def test_describe_versions_lists_both(store):
     assert table["test_auc"].tolist() == [0.71, 0.73]
 
 
+def test_an_alias_typo_is_refused_and_an_alias_can_be_deleted(store):
+    """Issue 13, U2: a mistyped alias never quietly becomes a new one, and `alias delete`
+    removes an alias while its version stays registered."""
+    client = mlflow.MlflowClient()
+    typo = CliRunner().invoke(app, ["promote", "2", "--alias", "champoin"])
+    assert typo.exit_code == 2 and "did you mean 'champion'?" in typo.output, typo.output
+    with pytest.raises(RecoverscoreError, match="is not an alias"):
+        registry.promote("2", "Champion")
+    assert set(client.get_registered_model(registry.MODEL_NAME).aliases) == {
+        "champion",
+        "challenger",
+    }
+    assert registry.promote("2", "x-shadow") == "2"
+    assert registry.resolve_model_uri("x-shadow") == "models:/recoverscore@x-shadow"
+    deleted = CliRunner().invoke(app, ["alias", "delete", "x-shadow"])
+    assert deleted.exit_code == 0 and "version 2, which stays registered" in deleted.output
+    assert "x-shadow" not in client.get_registered_model(registry.MODEL_NAME).aliases
+    again = CliRunner().invoke(app, ["alias", "delete", "x-shadow"])
+    assert again.exit_code == 2 and "has no alias 'x-shadow'" in again.output
+    wrong = CliRunner().invoke(app, ["alias", "delete", "champoin"])
+    assert wrong.exit_code == 2 and "is not an alias" in wrong.output
+    assert registry.describe_versions()["version"].tolist() == ["1", "2"]
+
+
 def test_artifacts_stay_beside_the_database(store):
     assert (store.root / "mlartifacts").is_dir()
     assert not (store.root / "mlruns").exists()
@@ -154,24 +191,191 @@ def test_run_records_digest_plots_tables_and_schema(store):
     assert run.data.metrics["test_auc"] == 0.71
     logged = {
         f.path
-        for folder in ("plots", "tables", "schema")
+        for folder in ("plots", "plots/zh", "tables", "schema")
         for f in mlflow.MlflowClient().list_artifacts(store.first.run_id, folder)
+        if not f.is_dir
     }
     assert logged == {
         "plots/calibration.png",
+        "plots/zh/calibration.png",  # the Chinese plot beside the English one
         "tables/importance.csv",
         "schema/input_contract.md",
     }
 
 
+# --- what an analyst reads in the MLflow UI -------------------------------------------------------
+
+
+def test_experiments_open_as_model_training_and_say_what_they_hold(store):
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(registry.EXPERIMENT)
+    assert experiment.tags[registry.KIND_TAG] == "custom_model_development"
+    assert "recoverscore train" in experiment.tags[registry.NOTE_TAG]
+    client.set_experiment_tag(experiment.experiment_id, registry.NOTE_TAG, "our team's notes")
+    registry._experiment_id(client, store.uri)  # a later run keeps what an analyst wrote
+    kept = client.get_experiment(experiment.experiment_id).tags[registry.NOTE_TAG]
+    assert kept == "our team's notes"
+
+
+def test_training_run_is_named_by_its_data_and_records_the_dataset(store):
+    run = mlflow.MlflowClient().get_run(store.first.run_id)
+    assert run.info.run_name == "train 2026-06-30 3k rows"
+    (used,) = run.inputs.dataset_inputs
+    assert used.dataset.name == "history.parquet"  # the file's name, never its path
+    assert json.loads(used.dataset.source) == {"uri": "history.parquet"}
+    assert used.dataset.digest == METADATA["data_digest"][:16]
+    assert json.loads(used.dataset.profile)["num_rows"] == len(store.history)
+    columns = {c["name"] for c in json.loads(used.dataset.schema)["mlflow_colspec"]}
+    assert columns == set(store.history.columns)
+    assert [t.value for t in used.tags] == ["training"]
+
+
+def test_versions_carry_what_an_analyst_compares_them_by(store):
+    client = mlflow.MlflowClient()
+    version = client.get_model_version(registry.MODEL_NAME, store.first.version)
+    package = ModelPackage.load(store.package)
+    assert version.tags == {
+        "test_auc": "0.7800",
+        "scorecard_auc": "0.7512",
+        "auc_vs_scorecard": "+0.0288",
+        "training_window": "2026-01-31 to 2026-06-30",
+        "training_rows": "2400",
+        "kind": "lightgbm",
+        "policy": settings_digest(package.policy),
+        "data_digest": "sha256:0123abcd",
+    }
+    assert version.description.startswith(
+        "Test AUC 0.7800, 0.0288 above the WoE scorecard (0.7512)."
+    )
+    assert "2,400 rows of a 3,000-row history; decision dates 2026-01-31 to 2026-06-30" in (
+        version.description
+    )
+    model = client.get_registered_model(registry.MODEL_NAME)
+    assert "@champion" in model.description and model.tags["task"]
+    client.update_registered_model(registry.MODEL_NAME, description="our notes")
+    registry._describe_version(client, store.first.version, package, {}, store.first.run_id)
+    assert client.get_registered_model(registry.MODEL_NAME).description == "our notes"
+    note = client.get_run(store.second.run_id).data.tags[registry.NOTE_TAG]
+    page = f"(#/models/recoverscore/versions/{store.second.version}?workflowType=machine_learning)"
+    assert note.startswith(f"Registered as [recoverscore version {store.second.version}]{page}")
+
+
+def test_a_scorecard_below_the_model_and_an_undated_history_read_plainly(store):
+    package = ModelPackage.load(store.package)
+    package = replace(package, metadata={"test_auc": 0.70, "scorecard_auc": 0.72})
+    description, tags = registry.version_notes(package, {"bayes_limit_auc": 0.8})
+    assert description.startswith(
+        "Test AUC 0.7000, 0.0200 below the WoE scorecard (0.7200); Bayes limit 0.8000."
+    )
+    assert tags["auc_vs_scorecard"] == "-0.0200" and tags["training_window"] == "undated"
+    assert "data_digest" not in tags
+
+
+@pytest.mark.parametrize(
+    ("rows", "shown"),
+    [(950, "950"), (1_000, "1k"), (1_500, "1.5k"), (200_000, "200k"), (1_234_567, "1.23M")],
+)
+def test_run_names_say_the_date_and_the_size(store, rows, shown):
+    package = replace(
+        ModelPackage.load(store.package),
+        metadata={"data_rows": rows, "decision_dates": "2026-01-31 to 2026-06-30"},
+    )
+    assert registry.training_run_name(package) == f"train 2026-06-30 {shown} rows"
+    assert (
+        registry.scoring_run_name("2026-11-01 to 2026-11-24", "portfolio.csv")
+        == "score 2026-11-24 portfolio.csv"
+    )
+
+
+def test_ui_links_open_the_model_training_view():
+    page = "models/recoverscore/versions/2"
+    assert registry.ui_link(page) == f"#/{page}?workflowType=machine_learning"
+    server = registry.ui_link(page, "http://mlflow.internal:5000/")
+    assert server == f"http://mlflow.internal:5000/#/{page}?workflowType=machine_learning"
+    local = registry.ui_link(page, "sqlite:///mlflow.db")
+    assert local == f"{registry.LOCAL_UI}/#/{page}?workflowType=machine_learning"
+
+
+# --- scoring runs ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scoring_run(store, tmp_path_factory):
+    """The champion scoring a CSV through the batch job, logged as a scoring run."""
+    from recoverscore.scoring import batch
+    from recoverscore.scoring.pipeline import Scorer, ScoringOptions
+
+    folder = tmp_path_factory.mktemp("scoring")
+    frame = _portfolio(rows=200, seed=5)
+    frame.loc[frame.index[:60], "as_of"] = pd.Timestamp("2026-07-31")
+    frame.to_csv(folder / "portfolio.csv", index=False)
+    loaded = registry.load_package("champion")
+    options = ScoringOptions(explain=False)
+    result = batch.run(
+        folder / "portfolio.csv", folder / "scored.csv", Scorer(loaded.package, options, "1")
+    )
+    run_id = registry.log_scoring(result, loaded, options, "local", input_name="portfolio.csv")
+    return SimpleNamespace(
+        run=mlflow.MlflowClient().get_run(run_id), result=result, frame=frame, folder=folder
+    )
+
+
+def test_scoring_run_is_named_and_linked_to_its_version(store, scoring_run):
+    run = scoring_run.run
+    assert run.info.run_name == "score 2026-07-31 portfolio.csv"  # the last decision date
+    assert run.data.params["as_of"] == "2026-06-30 to 2026-07-31"
+    assert run.data.tags["model_version"] == "1" and run.data.tags["kind"] == "scoring"
+    note = run.data.tags[registry.NOTE_TAG]
+    page = "#/models/recoverscore/versions/1?workflowType=machine_learning"
+    assert note.startswith(f"Scored with [recoverscore version 1]({page}).")
+    assert "200 rows in, 200 scored, 0 rejected" in note
+    version = mlflow.MlflowClient().get_model_version(registry.MODEL_NAME, "1")
+    assert [m.model_id for m in run.inputs.model_inputs] == [registry._logged_model_id(version)]
+    assert registry.run_link(run.info.run_id) == (
+        f"{registry.LOCAL_UI}/#/experiments/{run.info.experiment_id}/runs/"
+        f"{run.info.run_id}?workflowType=machine_learning"
+    )
+    with pytest.raises(RecoverscoreError, match="no MLflow run"):
+        registry.run_link("0" * 32)
+
+
+def test_scoring_run_summarises_drift(scoring_run):
+    metrics, drift_table = scoring_run.run.data.metrics, scoring_run.result.drift
+    assert metrics["psi_max"] == pytest.approx(drift_table["psi"].max())
+    assert metrics["drifted_columns"] == (drift_table["status"] == "drift").sum()
+    assert metrics["moderate_columns"] == (drift_table["status"] == "moderate").sum()
+    assert scoring_run.run.data.tags["drift"] == drift.headline(drift_table)
+    logged = {
+        f.path
+        for folder in ("plots", "plots/zh")
+        for f in mlflow.MlflowClient().list_artifacts(scoring_run.run.info.run_id, folder)
+        if not f.is_dir
+    }
+    assert logged == {"plots/psi.png", "plots/zh/psi.png"}
+
+
+def test_scoring_run_holds_no_debtor_id_and_no_path(scoring_run):
+    run = scoring_run.run
+    recorded = " ".join([*run.data.params.values(), *run.data.tags.values(), run.info.run_name])
+    assert not [i for i in scoring_run.frame["debtor_id"] if i in recorded]
+    assert str(scoring_run.folder) not in recorded
+
+
 # --- the served model ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("as_text", [False, True], ids=["typed", "iso-strings"])
-def test_pyfunc_returns_what_score_returns(store, as_text):
+@pytest.mark.parametrize("form", ["typed", "iso-strings", "csv-text"])
+def test_pyfunc_returns_what_score_returns(store, form, tmp_path):
     frame = _portfolio()
+    rows = frame
+    if form == "iso-strings":
+        rows = _as_text(frame)
+    elif form == "csv-text":  # what a CSV reader gives without types: every cell text
+        frame.to_csv(tmp_path / "portfolio.csv", index=False)
+        rows = pd.read_csv(tmp_path / "portfolio.csv", dtype=str)
+        assert (rows.dtypes != "float64").all() and isinstance(rows.loc[0, "principal"], str)
     served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
-    out = served.predict(_as_text(frame) if as_text else frame, params={"top_k": 2})
+    out = served.predict(rows, params={"top_k": 2})
     expected = score(frame, ModelPackage.load(store.package), top_k=2, version="1")
     assert out.columns.tolist() == list(schemas.Scored.to_schema().columns)
     assert (out["model_version"] == "1").all()  # the registry version, as batch scoring says
@@ -179,6 +383,19 @@ def test_pyfunc_returns_what_score_returns(store, as_text):
     pd.testing.assert_frame_equal(
         out.drop(columns="as_of"), expected.drop(columns="as_of"), check_exact=True
     )
+
+
+def test_signature_leaves_types_and_columns_to_the_contract(champion_dir, store):
+    signature = mlflow.models.get_model_info(str(champion_dir)).signature
+    assert {str(spec.type) for spec in signature.inputs.inputs} == {"Any"}
+    assert not [spec.name for spec in signature.inputs.inputs if spec.required]
+    frame = _as_text(_portfolio(rows=3)).drop(columns=["principal"])
+    served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
+    with pytest.raises(mlflow.exceptions.MlflowException) as caught:
+        served.predict(frame)
+    message = caught.value.message
+    assert "principal" in message and "\n" not in message and len(message) < 400
+    assert not [i for i in frame["debtor_id"] if i in message]
 
 
 def test_pyfunc_params_switch_explanations_and_language(store):
@@ -242,8 +459,11 @@ def test_input_example_is_synthetic(store, champion_dir):
 
 def test_run_holds_no_debtor_ids(store, tmp_path):
     training_ids = set(store.history["debtor_id"])
-    params = mlflow.MlflowClient().get_run(store.first.run_id).data.params
-    assert not [v for v in params.values() if any(i in v for i in training_ids)]
+    run = mlflow.MlflowClient().get_run(store.first.run_id)
+    dataset = run.inputs.dataset_inputs[0].dataset
+    recorded = [*run.data.params.values(), *run.data.tags.values(), run.info.run_name]
+    recorded += [dataset.name, dataset.digest, dataset.source, dataset.schema, dataset.profile]
+    assert not [v for v in recorded if any(i in v for i in training_ids)]
     folder = Path(mlflow.artifacts.download_artifacts(run_id=store.first.run_id, dst_path=tmp_path))
     texts = [p.read_text() for p in folder.rglob("*") if p.suffix in {".csv", ".md", ".json"}]
     assert texts

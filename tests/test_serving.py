@@ -136,3 +136,23 @@ def test_served_model_refuses_a_bad_row_naming_it(served):
     assert status == 400
     assert "row 2: due_date: parse as date" in answer["message"]
     assert "someday" not in answer["message"]
+
+
+def test_served_model_answers_empty_and_extreme_requests_without_a_stack(served):
+    """Issue 13, D12 and D3: no rows, and a principal beyond the arithmetic, are a clear 400
+    whose body holds neither a stack trace nor the offending value."""
+    url, root, _ = served
+    frame = generate_frame(3, seed=6, as_of="2026-06-30")[list(Portfolio.to_schema().columns)]
+    write_table(frame, root / "extreme.csv")
+    rows = read_table(root / "extreme.csv")
+    empty = {"dataframe_split": {"columns": list(rows.columns), "data": []}}
+    status, answer = _post(url, empty)
+    assert status == 400 and "no rows to score" in answer["message"], answer
+    assert "stack_trace" not in answer and "Traceback" not in json.dumps(answer)
+    rows.loc[0, "principal"] = "2e19"
+    status, answer = _post(
+        url, {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+    )
+    assert status == 400, answer
+    assert "row 1: principal: less_than_or_equal_to" in answer["message"]
+    assert "stack_trace" not in answer and "2e19" not in json.dumps(answer)

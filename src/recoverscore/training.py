@@ -20,12 +20,14 @@ from recoverscore.modelling import explain
 from recoverscore.modelling.evaluate import Evaluation, evaluate_model
 from recoverscore.modelling.explain import ReasonTexts
 from recoverscore.modelling.model import (
+    RoundCallback,
     TrainConfig,
     TrainingData,
     cross_validate,
     data_digest,
     prepare_training_data,
 )
+from recoverscore.modelling.plotting import figure_name
 from recoverscore.scoring.package import ModelPackage
 from recoverscore.scoring.policy_evaluation import (
     NET_COLUMNS,
@@ -66,12 +68,14 @@ def train(
     costs: CostConfig | None = None,
     texts: ReasonTexts | None = None,
     on_stage: Callable[[str], None] = lambda stage: None,
+    on_round: RoundCallback | None = None,
 ) -> TrainingResult:
     """Train, evaluate and package a model on a labelled history (see the module docstring).
 
     ``cv``: also compare the model with the WoE scorecard on ``cv`` stratified folds of the
     whole file (out-of-fold AUC, mean and standard deviation). ``on_stage(text)`` is told as
-    each stage starts, for progress displays.
+    each stage starts and ``on_round(done, most)`` after each boosting round of the fit, for
+    progress displays.
     """
     policy, costs = policy or load_policy_config(), costs or load_costs()
     on_stage("checking the history against its contract")
@@ -82,7 +86,7 @@ def train(
         cv_table = cross_validate(data.frame, data.y, config.estimator(), cv)
     train_rows, test_rows = data.split(config.data, config.model.seed)
     on_stage(f"fitting on {len(train_rows.frame):,} rows")
-    model = config.estimator().fit(train_rows.frame, train_rows.y)
+    model = config.estimator().fit(train_rows.frame, train_rows.y, on_round=on_round)
     on_stage(f"evaluating on {len(test_rows.frame):,} held-out rows")
     evaluation = evaluate_model(model, train_rows.frame, test_rows.frame, config.data.target)
     if cv_table is not None:
@@ -97,7 +101,10 @@ def train(
             model, train_rows.frame, config, policy.safe.min_support
         )
         evaluation.tables["overlap"] = overlap.table
-        evaluation.figures["overlap"] = logging_policy.overlap_figure(overlap, "en")
+        evaluation.figures |= {
+            figure_name("overlap", language): logging_policy.overlap_figure(overlap, language)
+            for language in explain.LANGUAGES
+        }
         evaluation.metrics["unsupported_segment_tiers"] = float(len(overlap.unsupported))
     on_stage("packaging")
     package = ModelPackage.build(
@@ -110,8 +117,12 @@ def train(
         logging_policy=history_policy,
         metadata={
             "data_digest": data_digest(data.frame),
+            "data_rows": len(data.frame) + len(data.rejected),
+            "decision_dates": decision_dates(data.frame),
             "training_rows": len(train_rows.frame),
             "test_auc": evaluation.metrics["test_auc"],
+            "test_brier": evaluation.metrics["test_brier"],  # the backtest's reference figures
+            "test_ece": evaluation.metrics["test_ece"],
             "scorecard_auc": evaluation.metrics["scorecard_auc"],
             "kind": model.kind_,
         },
@@ -161,6 +172,17 @@ def fit_history_policy(
     return fit.model, logging_policy.overlap_table(segments, given, fit.probabilities)
 
 
+def decision_dates(frame: pd.DataFrame) -> str | None:
+    """The decision dates (``as_of``) a history spans: one date, or the first and last."""
+    if "as_of" not in frame.columns:
+        return None
+    dates = pd.to_datetime(frame["as_of"], errors="coerce").dropna()
+    if dates.empty:
+        return None
+    first, last = f"{dates.min():%Y-%m-%d}", f"{dates.max():%Y-%m-%d}"
+    return first if first == last else f"{first} to {last}"
+
+
 def _compare_policies(
     package: ModelPackage, test: pd.DataFrame, evaluation: Evaluation, texts: ReasonTexts | None
 ) -> pd.DataFrame:
@@ -174,17 +196,23 @@ def _compare_policies(
     mix = comparison.tier_mix(decisions["safe"], facts)
     evaluation.tables["policy_comparison"] = table.reset_index()
     evaluation.tables["tier_mix_safe_policy"] = mix.reset_index()
-    evaluation.figures["tier_mix_safe_policy"] = comparison.tier_mix_figure(mix)
     recommended = decisions["safe"]["recommended_tier"].to_numpy()
     sample = test.head(_SHAP_ROWS)
     tiers = recommended[:_SHAP_ROWS]
-    evaluation.figures["shap_beeswarm"] = explain.beeswarm_figure(model, sample, tiers, texts=texts)
-    evaluation.figures["shap_importance"] = explain.importance_bar_figure(
-        model, sample, tiers, texts=texts
-    )
-    evaluation.figures["shap_waterfall_one_debtor"] = explain.waterfall_figure(
-        model, test.head(1), recommended[:1], texts=texts
-    )
+    for language in explain.LANGUAGES:
+        drawn = {
+            "tier_mix_safe_policy": comparison.tier_mix_figure(mix, language=language),
+            "shap_beeswarm": explain.beeswarm_figure(
+                model, sample, tiers, language=language, texts=texts
+            ),
+            "shap_importance": explain.importance_bar_figure(
+                model, sample, tiers, language=language, texts=texts
+            ),
+            "shap_waterfall_one_debtor": explain.waterfall_figure(
+                model, test.head(1), recommended[:1], language=language, texts=texts
+            ),
+        }
+        evaluation.figures |= {figure_name(name, language): fig for name, fig in drawn.items()}
     for name, row in table.iterrows():
         evaluation.metrics[f"policy_net_per_1000_{name}"] = float(row["net_per_1000_cny"])
     for name in ("safe", "value"):

@@ -22,6 +22,7 @@ from recoverscore.config import StrictModel
 from recoverscore.data.schemas import (
     Portfolio,
     ValidationReport,
+    required_columns,
     row_checks_within,
     schema_reference,
     validate,
@@ -83,7 +84,7 @@ class InputContract(StrictModel):
     def required(self) -> list[str]:
         """Columns a file must have (optional ones such as ``accrued_interest`` may be absent;
         ``as_of`` is filled by scoring)."""
-        return [n for n, c in self.schema.columns.items() if c.required and n != "as_of"]
+        return required_columns(self.schema)
 
     @property
     def dated(self) -> bool:

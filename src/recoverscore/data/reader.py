@@ -3,13 +3,17 @@
 A file (CSV, Parquet, or a folder of Parquet files) is read as Arrow record batches and cut into
 numbered batches of ``batch_size`` rows, so memory stays flat however large the file. CSV cells
 arrive as text (the contracts parse them cell by cell) and records the CSV parser cannot split
-into the header's columns come back with their raw text instead of being lost.
+into the header's columns come back with their raw text instead of being lost. ``validate`` and
+``score`` both read through here, so they see the same rows, numbered alike.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-from collections.abc import Callable, Iterator
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +22,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pv
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from recoverscore.data.tables import table_format
 from recoverscore.errors import RecoverscoreError
 
 BATCH_SIZE = 100_000
 _CSV_BLOCK = 4 << 20  # bytes of CSV parsed at a time
+_HASH_BLOCK = 1 << 20  # bytes hashed at a time
+MALFORMED = "(record)"
+"""The column name failures of a whole CSV record carry (it could not be split into cells)."""
 
 
 @dataclass(frozen=True)
@@ -36,13 +44,47 @@ class Batch:
     malformed: pd.DataFrame | None = None
 
 
+def first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """The byte offset and line (both from the file's start; line 1-based) of the first byte
+    that is not UTF-8, or ``None`` if the whole file is UTF-8."""
+    decode = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(_HASH_BLOCK)
+            pending = decode.getstate()[0]  # bytes of a split character held from the last block
+            try:
+                decode.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                data = pending + block
+                where = offset - len(pending) + error.start
+                return where, lines + data[: error.start].count(b"\n")
+            if not block:
+                return None
+            offset += len(block)
+            lines += block.count(b"\n")
+
+
 def _read_error(path: Path, error: Exception) -> RecoverscoreError:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if "invalid UTF8" in text or isinstance(error, UnicodeDecodeError):
-        return RecoverscoreError(f"{path} is not UTF-8 text ({text}): re-save it as UTF-8 CSV")
+        where = first_invalid_utf8(path) if path.is_file() else None
+        at = "" if where is None else f" (byte {where[0]:,}, line {where[1]:,})"
+        return RecoverscoreError(f"{path} is not UTF-8 text{at}: re-save it as UTF-8 CSV")
     if "Empty CSV file" in text:
         return RecoverscoreError(f"{path} is empty: expected a header row and data")
     return RecoverscoreError(f"cannot read {path}: {text}")
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    """Every column needs its own name: a repeated one would make one of them invisible."""
+    repeated = [name for name, n in Counter(names).items() if n > 1]
+    if repeated:
+        where = [i + 1 for i, name in enumerate(names) if name == repeated[0]]
+        raise RecoverscoreError(
+            f"{path} has {len(where)} columns named {repeated[0]!r} (columns "
+            f"{', '.join(map(str, where))}): give each column its own name"
+        )
 
 
 class Source:
@@ -54,7 +96,11 @@ class Source:
             raise RecoverscoreError(f"file not found: {self.path}")
         self.format = table_format(self.path)
         self.columns = self._columns()
-        missing = [c for c in required if c not in self.columns]
+        self.require(required)
+
+    def require(self, columns: Iterable[str]) -> None:
+        """Refuse a file without every one of ``columns``, naming the missing ones."""
+        missing = [c for c in columns if c not in self.columns]
         if missing:
             raise RecoverscoreError(f"{self.path} lacks required column(s) {missing}")
 
@@ -69,24 +115,44 @@ class Source:
     def _columns(self) -> list[str]:
         try:
             if self.format == "parquet":
-                return list(ds.dataset(self._files(), format="parquet").schema.names)
+                files = self._files()
+                _check_names(files[0], pq.read_schema(files[0]).names)
+                return list(ds.dataset(files, format="parquet").schema.names)
             # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark (Arrow skips it too)
             with self.path.open(encoding="utf-8-sig", newline="") as handle:
                 header = next(csv.reader(handle), None)
-        except UnicodeDecodeError as error:
-            raise _read_error(self.path, error) from None
-        except (pa.ArrowException, OSError) as error:
+        except (UnicodeDecodeError, csv.Error, pa.ArrowException, OSError) as error:
             raise _read_error(self.path, error) from None
         if not header:
             raise RecoverscoreError(f"{self.path} is empty: expected a header row and data")
+        _check_names(self.path, header)
         return header
 
     def fingerprint(self) -> dict:
-        """What identifies this input for ``resume``: names, sizes and modification times."""
-        return {
-            "path": str(self.path.resolve()),
-            "files": [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in self._files()],
-        }
+        """What identifies this input for ``resume``: the SHA-256 of every file's bytes (read
+        in blocks), so an edit is seen whatever it does to the file's size or time."""
+        files = []
+        for file in self._files():
+            sha = hashlib.sha256()
+            try:
+                with file.open("rb") as handle:
+                    while block := handle.read(_HASH_BLOCK):
+                        sha.update(block)
+            except OSError as error:
+                raise _read_error(file, error) from None
+            name = file.relative_to(self.path).as_posix() if self.path.is_dir() else file.name
+            files.append([name, sha.hexdigest()])
+        return {"format": self.format, "files": files}
+
+    def row_count(self) -> int | None:
+        """The number of rows when the file says it without a read (Parquet's metadata), else
+        ``None`` (a CSV has to be read to be counted)."""
+        if self.format != "parquet":
+            return None
+        try:
+            return sum(pq.read_metadata(f).num_rows for f in self._files())
+        except (pa.ArrowException, OSError) as error:
+            raise _read_error(self.path, error) from None
 
     def _arrow_batches(
         self, columns: list[str] | None, on_invalid: Callable
@@ -130,7 +196,7 @@ class Source:
 
         Records the CSV parser cannot split into the header's columns (a truncated last line,
         a stray delimiter) are not lost: they come back in ``malformed`` of the batch whose
-        rows surround them, with their raw text.
+        rows surround them, with their raw text. A file without a single data row is an error.
         """
         skipped: list[tuple[int, str, int, int]] = []
 
@@ -156,7 +222,9 @@ class Source:
         except (pa.ArrowException, OSError) as error:
             raise _read_error(self.path, error) from None
         table = pa.concat_tables(pending) if pending else None
-        if (table is not None and table.num_rows) or taken < len(skipped) or index == 0:
+        if index == 0 and (table is None or not table.num_rows) and not skipped:
+            raise RecoverscoreError(f"{self.path} has a header but no data rows")
+        if (table is not None and table.num_rows) or taken < len(skipped):
             if table is None:
                 table = pa.table({c: pa.array([], pa.string()) for c in columns or self.columns})
             batch, _, _ = _numbered(index, table, next_row, skipped, taken, last=True)
@@ -190,13 +258,20 @@ def _malformed(records: list[tuple[int, str, int, int]], columns: list[str]) -> 
     """Rejects for records with the wrong number of fields: fields placed as far as they go."""
     rows = []
     for number, text, expected, actual in records:
-        fields = next(csv.reader([text]), [])
+        try:
+            fields = next(csv.reader([text]), [])
+        except csv.Error:  # a field beyond the csv module's limit: the raw text still shows it
+            fields = []
         entry = dict(zip(columns, fields, strict=False))
         entry.update(
             row=number,
-            failed_checks=f"(record): malformed CSV record, {actual} fields where the header has "
-            f"{expected}",
+            failed_checks=f"{MALFORMED}: {malformed_check(actual, expected)}",
             raw_record=text,
         )
         rows.append(entry)
     return pd.DataFrame(rows)
+
+
+def malformed_check(actual: int, expected: int) -> str:
+    """The failed check of a CSV record with the wrong number of fields."""
+    return f"malformed CSV record, {actual} fields where the header has {expected}"

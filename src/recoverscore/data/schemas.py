@@ -14,13 +14,17 @@ Both phases feed one failure table with a row number, column, check and offendin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
+
+from recoverscore.errors import RecoverscoreError
 
 TIERS: tuple[str, ...] = ("soft_reminder", "mediation", "payment_order", "litigation")
 """Collection tiers in order of escalation and cost."""
@@ -29,6 +33,14 @@ DEBTOR_TYPES: tuple[str, ...] = ("individual", "enterprise")
 CONTACT_STATUSES: tuple[str, ...] = ("reachable", "intermittent", "lost")
 
 FAILURE_COLUMNS = ["row", "column", "check", "value"]
+
+MAX_CNY = 1e12
+"""The largest amount of money a cell may hold (one trillion CNY): far above any real claim,
+income or cost, and far below what the fee, value and reason arithmetic can carry exactly."""
+MAX_REVENUE_CNY = 1e14
+"""The largest annual revenue (the largest enterprises report a few trillion CNY)."""
+MAX_COUNT = 1_000_000
+"""The largest count (payments, promises, lawsuits, judgments, enforcements) a cell may hold."""
 
 
 def tier_codes(tiers: object) -> np.ndarray:
@@ -87,6 +99,11 @@ def _on_or_before(early: pd.Series, late: pd.Series) -> pd.Series:
     return early.isna() | late.isna() | (early <= late)
 
 
+def _amount_matches_recovered(df: pd.DataFrame) -> pd.Series:
+    """A recovered debt returned some money, and an unrecovered one none."""
+    return df["recovered"] == (df["amount_recovered"] > 0)
+
+
 class Portfolio(pa.DataFrameModel):
     """One row per delinquent debt: the input contract for scoring.
 
@@ -107,9 +124,10 @@ class Portfolio(pa.DataFrameModel):
     industry: Series[str] = pa.Field(
         str_length={"min_value": 1}, description="Industry of the debtor or employer (free text)"
     )
-    principal: Series[float] = pa.Field(gt=0, description="Outstanding principal, CNY")
+    principal: Series[float] = pa.Field(gt=0, le=MAX_CNY, description="Outstanding principal, CNY")
     accrued_interest: Series[float] = pa.Field(
         ge=0,
+        le=MAX_CNY,
         nullable=True,
         required=False,
         description="Optional: accrued interest and penalties, CNY; court fees are on "
@@ -119,8 +137,12 @@ class Portfolio(pa.DataFrameModel):
     last_payment_date: Series[pa.DateTime] = pa.Field(
         nullable=True, description="Last partial payment since the due date"
     )
-    n_partial_payments: Series[int] = pa.Field(ge=0, description="Partial payments since due")
-    n_broken_promises: Series[int] = pa.Field(ge=0, description="Promises to pay not kept")
+    n_partial_payments: Series[int] = pa.Field(
+        ge=0, le=MAX_COUNT, description="Partial payments since due"
+    )
+    n_broken_promises: Series[int] = pa.Field(
+        ge=0, le=MAX_COUNT, description="Promises to pay not kept"
+    )
     last_acknowledgment_date: Series[pa.DateTime] = pa.Field(
         nullable=True,
         description="Last interruption of limitation: signed demand, acknowledgment or payment",
@@ -135,24 +157,31 @@ class Portfolio(pa.DataFrameModel):
         description="Optional: the debt is fully evidenced (contract and transfer records); "
         "false removes payment order and litigation (missing: not known)",
     )
-    n_prior_lawsuits: Series[int] = pa.Field(ge=0, description="Prior lawsuits as defendant")
-    n_prior_judgments: Series[int] = pa.Field(ge=0, description="Prior judgments against")
+    n_prior_lawsuits: Series[int] = pa.Field(
+        ge=0, le=MAX_COUNT, description="Prior lawsuits as defendant"
+    )
+    n_prior_judgments: Series[int] = pa.Field(
+        ge=0, le=MAX_COUNT, description="Prior judgments against"
+    )
     on_dishonest_list: Series[bool] = pa.Field(description="Listed as dishonest judgment debtor")
-    n_prior_enforcements: Series[int] = pa.Field(ge=0, description="Prior enforcement cases")
+    n_prior_enforcements: Series[int] = pa.Field(
+        ge=0, le=MAX_COUNT, description="Prior enforcement cases"
+    )
     owns_real_estate: Series[bool] = pa.Field(description="Attachable real estate")
     owns_vehicle: Series[bool] = pa.Field(description="Attachable vehicle")
     has_equity_holdings: Series[bool] = pa.Field(description="Attachable equity holdings")
     monthly_income: Series[float] = pa.Field(
-        ge=0, nullable=True, description="Individuals: monthly income, CNY"
+        ge=0, le=MAX_CNY, nullable=True, description="Individuals: monthly income, CNY"
     )
     annual_revenue: Series[float] = pa.Field(
-        ge=0, nullable=True, description="Enterprises: annual revenue, CNY"
+        ge=0, le=MAX_REVENUE_CNY, nullable=True, description="Enterprises: annual revenue, CNY"
     )
     pays_tax: Series[pd.BooleanDtype] = pa.Field(
         nullable=True, description="Enterprises: files and pays tax"
     )
     bank_balance: Series[float] = pa.Field(
         ge=0,
+        le=MAX_CNY,
         nullable=True,
         required=False,
         description="Optional: known balance of the debtor's bank accounts, CNY (enforceable)",
@@ -266,8 +295,10 @@ class History(Portfolio):
         description="Probability the old policy gave that tier (optional column)",
     )
     recovered: Series[bool] = pa.Field(description="Recovered within the horizon")
-    amount_recovered: Series[float] = pa.Field(ge=0, description="Amount recovered, CNY")
-    costs: Series[float] = pa.Field(ge=0, description="Collection costs incurred, CNY")
+    amount_recovered: Series[float] = pa.Field(
+        ge=0, le=MAX_CNY, description="Amount recovered, CNY"
+    )
+    costs: Series[float] = pa.Field(ge=0, le=MAX_CNY, description="Collection costs incurred, CNY")
     cell: Series[str] = pa.Field(
         nullable=True, required=False, description="Experiment cell the debt was in (optional)"
     )
@@ -292,7 +323,45 @@ class History(Portfolio):
 
     @_row_check("amount_recovered > 0 exactly when recovered", "amount_recovered", "recovered")
     def _recovered_has_amount(cls, df: pd.DataFrame) -> pd.Series:
-        return df["recovered"] == (df["amount_recovered"] > 0)
+        return _amount_matches_recovered(df)
+
+
+class Outcomes(pa.DataFrameModel):
+    """What happened to scored debts: the realised outcomes a backtest joins to scored files.
+
+    One row per debt worked. The id column takes the scored file's id name (its first column,
+    ``debtor_id`` for the standard portfolio); ``recovered``, ``amount_recovered`` and ``costs``
+    mean what they mean in a history, so outcomes beside the portfolio rows are a history for
+    the next training. ``given_tier`` is optional: the tier actually worked where collectors
+    departed from the recommendation (missing: the recommended tier).
+    """
+
+    debtor_id: Series[str] = pa.Field(
+        unique=True,
+        str_length={"min_value": 1},
+        description="Case identifier, named as in the scored file; one outcome per debt",
+    )
+    recovered: Series[bool] = pa.Field(description="Recovered within the horizon")
+    amount_recovered: Series[float] = pa.Field(ge=0, description="Amount recovered, CNY")
+    costs: Series[float] = pa.Field(ge=0, description="Collection costs incurred, CNY")
+    outcome_date: Series[pa.DateTime] = pa.Field(
+        description="Date the outcome was known; it is joined to the latest scoring of the debt "
+        "on or before it"
+    )
+    given_tier: Series[str] = pa.Field(
+        isin=list(TIERS),
+        nullable=True,
+        required=False,
+        description="Optional: the tier worked, where it was not the recommended one",
+    )
+
+    class Config:
+        coerce = True
+        strict = False
+
+    @_row_check("amount_recovered > 0 exactly when recovered", "amount_recovered", "recovered")
+    def _outcome_has_amount(cls, df: pd.DataFrame) -> pd.Series:
+        return _amount_matches_recovered(df)
 
 
 def _extend(base: type[pa.DataFrameModel], name: str, doc: str, columns: dict) -> type:
@@ -430,6 +499,12 @@ def as_schema(contract: Contract) -> pa.DataFrameSchema:
     return contract if isinstance(contract, pa.DataFrameSchema) else contract.to_schema()
 
 
+def required_columns(contract: Contract) -> list[str]:
+    """Columns a file must have (``as_of`` is filled from the decision date when absent)."""
+    schema = as_schema(contract)
+    return [name for name, column in schema.columns.items() if column.required and name != "as_of"]
+
+
 def column_kinds(contract: Contract) -> dict[str, str]:
     """Map each column to one of ``str``, ``float``, ``int``, ``bool``, ``date``."""
     kinds = {}
@@ -448,39 +523,85 @@ def column_kinds(contract: Contract) -> dict[str, str]:
     return kinds
 
 
+def text_cells(series: pd.Series, strict: bool = False) -> pd.Series:
+    """Cells as pandas text; bytes (a Parquet binary column) are decoded as UTF-8.
+
+    Bytes that are not UTF-8 become missing when ``strict`` (so a parser reports the cell as
+    unreadable), else show with replacement characters (in messages and rejects).
+    """
+    try:
+        return series.astype("string")
+    except UnicodeDecodeError:
+        return series.map(lambda v: _decoded(v, strict), na_action="ignore").astype("string")
+
+
+def _decoded(value: object, strict: bool) -> object:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        return value
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return pd.NA if strict else bytes(value).decode("utf-8", errors="replace")
+
+
 def _blank(series: pd.Series) -> np.ndarray:
     """Missing cells: nulls and empty or whitespace-only text."""
     missing = series.isna().to_numpy(copy=True)
     if series.dtype == object or pd.api.types.is_string_dtype(series):
-        text = series.astype("string").str.strip()
+        text = text_cells(series).str.strip()
         missing |= (text == "").fillna(True).to_numpy(dtype=bool)
     return missing
 
 
 _EARLIEST, _LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
+# A time of day followed by a UTC offset (Z, +08:00, +0800, +08): the offset is dropped.
+_OFFSET = r"^(.*\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_date(value: object, what: str = "date") -> pd.Timestamp:
+    """A ``YYYY-MM-DD`` text (or a date object) as a timestamp; anything else is an error.
+
+    Options such as ``--as-of`` accept ISO dates only: ``11/12/2026`` could be November or
+    December, and a guess silently scores every debt as of the wrong day.
+    """
+    if isinstance(value, pd.Timestamp | datetime.date):
+        return pd.Timestamp(value).normalize()
+    text = str(value).strip()
+    try:
+        if not _ISO_DAY.fullmatch(text):
+            raise ValueError
+        return pd.Timestamp(datetime.date.fromisoformat(text))
+    except ValueError:
+        raise RecoverscoreError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
 def _parse_dates(series: pd.Series) -> pd.Series:
-    """ISO dates as naive datetime64[ns]; dates outside 1900-2200 count as unreadable."""
+    """ISO dates as naive datetime64[ns] days; dates outside 1900-2200 count as unreadable.
+
+    Every column here is a date: a time of day is dropped. A cell with a UTC offset keeps the
+    date it was written with (the offset is dropped, as a time-zone-aware column's is), so one
+    offset never makes the column unreadable.
+    """
     if pd.api.types.is_datetime64_any_dtype(series):
         dates = series.dt.tz_localize(None) if series.dt.tz is not None else series
     else:
-        text = series.astype("string").str.strip()
+        text = text_cells(series, strict=True).str.strip().str.replace(_OFFSET, r"\1", regex=True)
         dates = pd.to_datetime(text, errors="coerce", format="ISO8601")
     plausible = (dates >= _EARLIEST) & (dates <= _LATEST)
-    return dates.where(plausible).astype("datetime64[ns]")
+    return dates.where(plausible).astype("datetime64[ns]").dt.normalize()
 
 
 def _parse(series: pd.Series, kind: str) -> pd.Series:
     """Convert one column; unparseable cells become missing (the caller reports them)."""
     if kind == "str":
-        return series.astype("string").str.strip()
+        return text_cells(series, strict=True).str.strip()
     if kind == "date":
         return _parse_dates(series)
     if kind == "bool":
         if pd.api.types.is_bool_dtype(series):
             return series.astype("boolean")
-        text = series.astype("string").str.strip().str.lower()
+        text = text_cells(series, strict=True).str.strip().str.lower()
         out = pd.Series(pd.NA, index=series.index, dtype="boolean")
         out[text.isin(_TRUE).fillna(False)] = True
         out[text.isin(_FALSE).fillna(False)] = False
@@ -488,9 +609,9 @@ def _parse(series: pd.Series, kind: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         numbers = series.astype("float64")
     else:
-        numbers = pd.to_numeric(series.astype("string").str.strip(), errors="coerce").astype(
-            "float64"
-        )
+        numbers = pd.to_numeric(
+            text_cells(series, strict=True).str.strip(), errors="coerce"
+        ).astype("float64")
     numbers = numbers.where(np.isfinite(numbers))
     if kind == "int":
         numbers = numbers.where(numbers == np.round(numbers))
@@ -527,7 +648,7 @@ def _cells(raw: pd.Series, mask: np.ndarray, column: str, check: str) -> pd.Data
             "row": raw.index[mask].to_numpy(),
             "column": column,
             "check": check,
-            "value": raw[mask].astype("string").to_numpy(dtype=object),
+            "value": text_cells(raw[mask]).to_numpy(dtype=object),
         }
     )
 
@@ -713,6 +834,30 @@ def schema_reference(contract: Contract, since: Contract | None = None) -> str:
     if rules:
         lines += ["", "Rules across columns: " + "; ".join(rules) + "."]
     return "\n".join(lines)
+
+
+def with_id_column(
+    contract: Contract, id_column: str, columns: Iterable[str] | None = None
+) -> pa.DataFrameSchema:
+    """The contract with its ``debtor_id`` column named ``id_column`` (a model's own id name),
+    keeping ``columns`` only (default: all) and the cross-column rules they can still feed."""
+    schema = as_schema(contract)
+    keep = list(schema.columns) if columns is None else list(columns)
+    renamed = {name: schema.columns[name] for name in keep}
+    if "debtor_id" in renamed:
+        renamed = {
+            (id_column if name == "debtor_id" else name): (
+                column.set_name(id_column) if name == "debtor_id" else column
+            )
+            for name, column in renamed.items()
+        }
+    return pa.DataFrameSchema(
+        renamed,
+        checks=row_checks_within(contract, set(keep)),
+        coerce=True,
+        strict=False,
+        name=schema.name,
+    )
 
 
 def row_checks_within(contract: Contract, columns: set[str]) -> list[pa.Check]:

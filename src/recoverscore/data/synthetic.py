@@ -37,7 +37,8 @@ The generating story, one debt at a time (all parameters in ``configs/synthetic.
    exact under the whole design; ``record_propensity: false`` leaves it out of the history, as
    in most real collection files. The outcome is drawn from that tier's true probability; a
    recovery returns a Beta-distributed share of the principal; costs follow the court-fee
-   schedule and commission rules in ``configs/costs.yaml``.
+   schedule and commission rules in ``configs/costs.yaml``. ``draw_outcomes`` is that draw,
+   also used for the outcomes of scored debts in the synthetic loop (``scoring.simulate``).
 
 Generation runs in fixed-size chunks, each with its own random stream derived from the seed, so
 a seed fixes the data whatever the total size, and memory stays flat for any number of rows.
@@ -606,7 +607,12 @@ def _litigation_history(rng: np.random.Generator, who: _Debtors, obs: Observable
 
 
 def _portfolio(
-    rng: np.random.Generator, start: int, n: int, as_of: pd.Timestamp, config: SyntheticConfig
+    rng: np.random.Generator,
+    start: int,
+    n: int,
+    as_of: pd.Timestamp,
+    config: SyntheticConfig,
+    id_prefix: str = "D",
 ) -> pd.DataFrame:
     """Observable portfolio columns for debts ``start .. start + n - 1``, story step by step."""
     obs = config.observables
@@ -621,8 +627,9 @@ def _portfolio(
     since_disaster = rng.integers(0, config.population.disaster_within_days, n)
 
     day = np.datetime64(as_of.date(), "D")
+    numbers = pd.Series(np.arange(start, start + n)).astype(str).str.zfill(9)
     columns = {
-        "debtor_id": ("D" + pd.Series(np.arange(start, start + n)).astype(str).str.zfill(9)).array,
+        "debtor_id": (id_prefix + numbers).array,
         "as_of": np.full(n, day).astype("datetime64[ns]"),
         "debtor_type": np.where(who.enterprise, "enterprise", "individual"),
         "region": who.region,
@@ -739,44 +746,99 @@ def _history(
 ) -> pd.DataFrame:
     """Add the legacy decision, the truth, and what happened under the given tier."""
     n = len(portfolio)
-    days = days_past_due(portfolio["due_date"], portfolio["as_of"])
     given, propensity = _legacy_decision(rng, portfolio, config.legacy_policy)
-
     truth = true_probabilities(portfolio, config)
     p_given = truth.to_numpy()[np.arange(n), tier_codes(given)]
-    recovered = rng.random(n) < p_given
-    mean = np.array([config.recovery_share[t].mean for t in given])
-    conc = np.array([config.recovery_share[t].concentration for t in given])
-    share = rng.beta(mean * conc, (1 - mean) * conc)
-    principal = portfolio["principal"].to_numpy()
-    amount = np.where(recovered, np.maximum(np.round(principal * share, 2), 0.01), 0.0)
-    amount = np.minimum(amount, principal)
-    assets = costs.enforceable_assets(
-        portfolio[list(ASSET_COLUMNS)].any(axis=1),
-        portfolio["monthly_income"].to_numpy(dtype=float, na_value=np.nan),
-        portfolio["bank_balance"].to_numpy(dtype=float, na_value=np.nan),
-    )
-    incurred = costs.incurred(
-        given,
-        claim_amount(principal, portfolio.get("accrued_interest")),
-        amount,
-        days,
-        (portfolio["contact_status"] == "lost").to_numpy(),
-        assets,
-    )
-    labels = pd.DataFrame(
-        {
-            "given_tier": given.astype(str),
-            "propensity": propensity,
-            "recovered": recovered,
-            "amount_recovered": amount,
-            "costs": np.round(incurred, 2),
-        },
-        index=portfolio.index,
+    outcomes = draw_outcomes(rng, portfolio, given, p_given, config, costs)
+    labels = pd.concat(
+        [
+            pd.DataFrame(
+                {"given_tier": given.astype(str), "propensity": propensity}, index=portfolio.index
+            ),
+            outcomes,
+        ],
+        axis=1,
     )
     if not config.legacy_policy.record_propensity:
         labels = labels.drop(columns="propensity")
     return pd.concat([portfolio, labels, truth], axis=1)
+
+
+def _cost_facts(portfolio: pd.DataFrame, costs: CostConfig) -> dict[str, np.ndarray]:
+    """What the cost schedules read of each debt: its claim, age, lost contact and whether
+    enforcement has something to reach (property, wages, a bank balance)."""
+    assets = costs.enforceable_assets(
+        portfolio[list(ASSET_COLUMNS)].any(axis=1),
+        portfolio["monthly_income"].to_numpy(dtype=float, na_value=np.nan),
+        _optional(portfolio, "bank_balance", np.nan).to_numpy(dtype=float, na_value=np.nan),
+    )
+    return {
+        "claim": claim_amount(portfolio["principal"], portfolio.get("accrued_interest")),
+        "days_past_due": days_past_due(portfolio["due_date"], portfolio["as_of"]),
+        "lost_contact": (portfolio["contact_status"] == "lost").to_numpy(),
+        "has_attachable_assets": assets,
+    }
+
+
+def draw_outcomes(
+    rng: np.random.Generator,
+    portfolio: pd.DataFrame,
+    tiers: np.ndarray,
+    p_recover: np.ndarray,
+    config: SyntheticConfig,
+    costs: CostConfig,
+) -> pd.DataFrame:
+    """What happened to each debt worked in ``tiers``: ``recovered``, ``amount_recovered``,
+    ``costs``.
+
+    The world's one outcome draw, used by the histories ``generate`` writes and by the simulated
+    outcomes of scored debts (``scoring.simulate``), so both follow the same story: recovered
+    with probability ``p_recover`` (the truth of the tier worked), a Beta-distributed share of
+    the principal when recovered (``recovery_share``), and the creditor's costs of that tier and
+    outcome from ``configs/costs.yaml``.
+    """
+    n = len(portfolio)
+    codes = tier_codes(tiers)
+    recovered = rng.random(n) < p_recover
+    mean = np.array([config.recovery_share[t].mean for t in TIERS])[codes]
+    conc = np.array([config.recovery_share[t].concentration for t in TIERS])[codes]
+    share = rng.beta(mean * conc, (1 - mean) * conc)
+    principal = portfolio["principal"].to_numpy()
+    amount = np.where(recovered, np.maximum(np.round(principal * share, 2), 0.01), 0.0)
+    amount = np.minimum(amount, principal)
+    incurred = costs.incurred(
+        np.asarray(tiers), amount_recovered=amount, **_cost_facts(portfolio, costs)
+    )
+    return pd.DataFrame(
+        {"recovered": recovered, "amount_recovered": amount, "costs": np.round(incurred, 2)},
+        index=portfolio.index,
+    )
+
+
+def expected_net_recovery(
+    portfolio: pd.DataFrame,
+    probabilities: pd.DataFrame,
+    config: SyntheticConfig,
+    costs: CostConfig,
+) -> pd.DataFrame:
+    """Expected amount recovered minus costs of each debt under each tier (one column a tier):
+    the mean of what ``draw_outcomes`` draws, given the true ``p_true_<tier>`` columns.
+
+    Costs are affine in the amount once the outcome is fixed (the commission is a rate), so the
+    expectation is exact up to the cent rounding of the drawn amounts: ``p`` times the net of a
+    recovery of the mean share, plus ``1 - p`` times the net of a failure. Undiscounted, like
+    realised outcomes (the policy's ``economics`` discounts over each tier's duration).
+    """
+    facts = _cost_facts(portfolio, costs)
+    principal = portfolio["principal"].to_numpy(dtype=float)
+    columns = {}
+    for tier in TIERS:
+        p = probabilities[true_probability_column(tier)].to_numpy(dtype=float)
+        amount = principal * config.recovery_share[tier].mean
+        success = amount - costs.incurred(tier, amount_recovered=amount, **facts)
+        failure = -costs.incurred(tier, amount_recovered=0.0, **facts)
+        columns[tier] = p * success + (1 - p) * failure
+    return pd.DataFrame(columns, index=portfolio.index)
 
 
 def generate(
@@ -785,11 +847,14 @@ def generate(
     as_of: str | pd.Timestamp,
     config: SyntheticConfig | None = None,
     costs: CostConfig | None = None,
+    id_prefix: str = "D",
 ) -> Iterator[pd.DataFrame]:
     """Yield the synthetic history in chunks of ``config.rows_per_chunk`` rows.
 
     Chunk ``k`` draws from its own stream seeded by ``(seed, k)``, so the same seed and size
-    always give the same rows, and a million rows never sit in memory at once.
+    always give the same rows, and a million rows never sit in memory at once. Ids are
+    ``id_prefix`` and a nine-digit row number: another prefix keeps ids apart when worlds are
+    put together (a history enlarged by later months' debts).
     """
     if rows < 1:
         raise ValueError("rows must be at least 1")
@@ -799,7 +864,7 @@ def generate(
     for k, start in enumerate(range(0, rows, config.rows_per_chunk)):
         rng = np.random.default_rng([seed, k])
         n = min(config.rows_per_chunk, rows - start)
-        yield _history(rng, _portfolio(rng, start, n, as_of, config), config, costs)
+        yield _history(rng, _portfolio(rng, start, n, as_of, config, id_prefix), config, costs)
 
 
 def generate_frame(
@@ -808,7 +873,9 @@ def generate_frame(
     as_of: str | pd.Timestamp,
     config: SyntheticConfig | None = None,
     costs: CostConfig | None = None,
+    id_prefix: str = "D",
 ) -> pd.DataFrame:
     """The whole synthetic history as one validated-typed DataFrame (for notebooks and tests)."""
-    frame = pd.concat(list(generate(rows, seed, as_of, config, costs)), ignore_index=True)
+    chunks = generate(rows, seed, as_of, config, costs, id_prefix)
+    frame = pd.concat(list(chunks), ignore_index=True)
     return frame[[c for c in SyntheticHistory.to_schema().columns if c in frame.columns]]

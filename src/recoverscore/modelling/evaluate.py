@@ -6,6 +6,7 @@ happened: no model of the portfolio row can rank recoveries better than the trut
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,9 @@ from sklearn.metrics import (
 
 from recoverscore.data.facts import AGING_BUCKETS, aging_bucket, days_past_due, is_time_barred
 from recoverscore.data.schemas import TIERS, probability_column, tier_codes, true_probability_column
+from recoverscore.modelling.explain import LANGUAGES, check_language, feature_label
 from recoverscore.modelling.model import RecoveryModel, binary_target
+from recoverscore.modelling.plotting import figure_name, use_language
 from recoverscore.modelling.scorecard import ScorecardModel
 
 
@@ -174,68 +177,148 @@ def truth_metrics(probabilities: pd.DataFrame, history: pd.DataFrame) -> pd.Data
 
 # --- plots ---------------------------------------------------------------------------------------
 
+_WORDS = {
+    "en": {
+        "model": "model",
+        "scorecard": "scorecard",
+        "perfect": "perfect calibration",
+        "random": "random order",
+        "calibration": "Calibration on the test set",
+        "predicted": "predicted P(recover)",
+        "observed": "observed recovery rate",
+        "roc": "ROC on the test set",
+        "fpr": "false positive rate",
+        "tpr": "true positive rate",
+        "gains": "Cumulative gains on the test set",
+        "worked": "share of debts worked, highest score first",
+        "captured": "share of recoveries captured",
+        "importance": "Feature importance",
+        "gain": "importance (LightGBM: total gain)",
+    },
+    "zh": {
+        "model": "模型",
+        "scorecard": "评分卡",
+        "perfect": "完全校准",
+        "random": "随机顺序",
+        "calibration": "测试集上的校准情况",
+        "predicted": "预测回款概率",
+        "observed": "实际回款率",
+        "roc": "测试集ROC曲线",
+        "fpr": "假阳性率",
+        "tpr": "真阳性率",
+        "gains": "测试集累计增益",
+        "worked": "已处理债务占比（按分数从高到低）",  # noqa: RUF001
+        "captured": "已获回款占比",
+        "importance": "特征重要性",
+        "gain": "重要性（LightGBM总增益）",  # noqa: RUF001
+    },
+}
 
-def calibration_figure(y: np.ndarray, scores: dict[str, np.ndarray], bins: int = 10) -> Figure:
-    """Observed recovery rate against mean prediction, per equal-frequency bin."""
+
+def _series(name: str, language: str) -> str:
+    """A curve's legend name in ``language`` (``model`` and ``scorecard`` are translated)."""
+    return _WORDS[language].get(name, name) if name in ("model", "scorecard") else name
+
+
+def calibration_figure(
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    bins: int = 10,
+    language: str = "en",
+    title: str | None = None,
+) -> Figure:
+    """Observed recovery rate against mean prediction, per equal-frequency bin (``title``:
+    the test set's calibration unless said otherwise, e.g. on realised outcomes)."""
+    words = _WORDS[check_language(language)]
     fig = Figure(figsize=(5.5, 5))
     ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label=words["perfect"])
     for name, p in scores.items():
         order = np.argsort(p, kind="stable")
         parts = [part for part in np.array_split(order, bins) if len(part)]
-        ax.plot([p[i].mean() for i in parts], [y[i].mean() for i in parts], marker="o", label=name)
+        ax.plot(
+            [p[i].mean() for i in parts],
+            [y[i].mean() for i in parts],
+            marker="o",
+            label=_series(name, language),
+        )
     ax.set(
-        xlabel="predicted P(recover)",
-        ylabel="observed recovery rate",
-        title="Calibration on the test set",
+        xlabel=words["predicted"],
+        ylabel=words["observed"],
+        title=title or words["calibration"],
         xlim=(0, 1),
         ylim=(0, 1),
     )
     ax.legend(loc="upper left")
+    use_language(fig, language)
     fig.tight_layout()
     return fig
 
 
-def roc_figure(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
+def roc_figure(y: np.ndarray, scores: dict[str, np.ndarray], language: str = "en") -> Figure:
     """ROC curves of several scores on the same outcomes, AUC in the legend."""
+    words = _WORDS[check_language(language)]
     fig = Figure(figsize=(5.5, 5))
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
     for name, p in scores.items():
         fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC on the test set")
+        ax.plot(fpr, tpr, label=f"{_series(name, language)} (AUC {roc_auc_score(y, p):.3f})")
+    ax.set(xlabel=words["fpr"], ylabel=words["tpr"], title=words["roc"])
     ax.legend(loc="lower right")
+    use_language(fig, language)
     fig.tight_layout()
     return fig
 
 
-def gains_figure(table: pd.DataFrame) -> Figure:
-    """Cumulative share of recoveries captured by working the highest scores first."""
+def gains_figure(tables: Mapping[str, pd.DataFrame], language: str = "en") -> Figure:
+    """Cumulative share of recoveries captured by working the highest scores first, one curve
+    per ``gains_table`` (the model beside the scorecard)."""
+    words = _WORDS[check_language(language)]
     fig = Figure(figsize=(5.5, 5))
     ax = fig.subplots()
-    share = table["debts"].cumsum() / table["debts"].sum()
-    ax.plot([0, *share], [0, *table["cumulative_capture"]], marker="o", label="model")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="random")
-    ax.set(
-        xlabel="share of debts worked",
-        ylabel="share of recoveries captured",
-        title="Cumulative gains",
-    )
+    for name, table in tables.items():
+        share = table["debts"].cumsum() / table["debts"].sum()
+        capture = [0, *table["cumulative_capture"]]
+        ax.plot([0, *share], capture, marker="o", label=_series(name, language))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label=words["random"])
+    ax.set(xlabel=words["worked"], ylabel=words["captured"], title=words["gains"])
     ax.legend(loc="lower right")
+    use_language(fig, language)
     fig.tight_layout()
     return fig
 
 
-def importance_figure(importance: pd.DataFrame, top: int = 20) -> Figure:
-    """Total split gain of the most useful features."""
+def importance_figure(importance: pd.DataFrame, top: int = 20, language: str = "en") -> Figure:
+    """Total split gain of the most useful features, by their labels in ``language``."""
+    words = _WORDS[check_language(language)]
     head = importance.head(top).iloc[::-1]
     fig = Figure(figsize=(6, 0.3 * len(head) + 1.2))
     ax = fig.subplots()
-    ax.barh(head["feature"], head["importance"])
-    ax.set(xlabel="importance (LightGBM: total gain)", title="Feature importance")
+    ax.barh([feature_label(name, language) for name in head["feature"]], head["importance"])
+    ax.set(xlabel=words["gain"], title=words["importance"])
+    use_language(fig, language)
     fig.tight_layout()
     return fig
+
+
+def _figures(
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    gains: dict[str, pd.DataFrame],
+    importance: pd.DataFrame,
+) -> dict[str, Figure]:
+    """The evaluation's plots in English, and in Chinese under ``zh/<name>``."""
+    figures = {}
+    for language in LANGUAGES:
+        drawn = {
+            "calibration": calibration_figure(y, scores, language=language),
+            "roc": roc_figure(y, scores, language=language),
+            "gains": gains_figure(gains, language=language),
+            "feature_importance": importance_figure(importance, language=language),
+        }
+        figures |= {figure_name(name, language): fig for name, fig in drawn.items()}
+    return figures
 
 
 # --- one evaluation of a trained model ---------------------------------------------------------
@@ -248,6 +331,7 @@ class Evaluation:
     metrics: dict[str, float]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
+    """Plots by name; the Chinese version of a plot is ``zh/<name>``."""
 
 
 def evaluate_model(
@@ -278,15 +362,12 @@ def evaluate_model(
     }
     gains = gains_table(y_test, p_model)
     importance = model.feature_importance()
+    scores = {"model": p_model, "scorecard": p_card}
+    curves = {"model": gains, "scorecard": gains_table(y_test, p_card)}
     evaluation = Evaluation(
         metrics,
         tables={"gains": gains, "feature_importance": importance},
-        figures={
-            "calibration": calibration_figure(y_test, {"model": p_model, "scorecard": p_card}),
-            "roc": roc_figure(y_test, {"model": p_model, "scorecard": p_card}),
-            "gains": gains_figure(gains),
-            "feature_importance": importance_figure(importance),
-        },
+        figures=_figures(y_test, scores, curves, importance),
     )
     if all(true_probability_column(t) in test.columns for t in TIERS) and "given_tier" in test:
         bayes = bayes_limit_auc(test)

@@ -14,23 +14,28 @@ per row grows with trees x leaves x depth squared); it sets the speed of ``reaso
 around it is vectorised, looping over features and reason ranks, never over rows.
 
 A reason is one input's contribution turned into a sentence from ``configs/reasons.yaml``, in
-English or Chinese, with the value shown as people read it (days as whole days, log ratios as
-"2.3x", flags as "owning real estate" / "no real estate to enforce against", the aging bucket by
-its label, missing values in words). The tier input is never a reason: the policy's own line says
-why that tier was chosen.
+English or Chinese: the fact its value states ("1,369 days past due", "逾期1369天"; log ratios as
+"2.3x", flags as "owns real estate" / "no real estate on record", the aging bucket by its label,
+amounts of 10,000 and more in 万元 in Chinese, missing values in words) and the direction of its
+contribution ("recovery less likely", "回款可能性下降"). The tier input is never a reason: the
+policy's own line says why that tier was chosen. Nor are region, age or a disaster: they are
+duties of care (docs/domain.md §4.8), never a reason a debtor is more or less likely to pay; and
+of inputs that say the same thing (days past due and the aging bucket) only the strongest is one.
+The same file words the policy's why line, contact plan and codes (``format_amounts``,
+``fill_text``).
 
-The global plots (beeswarm, mean |SHAP| importance) and one debtor's waterfall are shap's. shap
-is imported inside the plot functions (it loads pyplot); they return ``Figure`` objects and
-leave no figure open in pyplot and its interactive mode as it was. Plots carry feature labels
-and values only, never an id.
+The global plots (beeswarm, mean |SHAP| importance) and one debtor's waterfall are shap's,
+titled and labelled in English or Chinese (``plotting.use_language`` puts a CJK font on each of
+their texts); the waterfall's ends and title also give the calibrated probability its log-odds
+stand for. shap is imported inside the plot functions (it loads pyplot); they return ``Figure``
+objects and leave no figure open in pyplot and its interactive mode as it was. Plots carry
+feature labels and values only, never an id.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import string
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +55,7 @@ from recoverscore.data.schemas import TIERS
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.features import STANDARD_FEATURES
 from recoverscore.modelling.model import TIER_FEATURE, RecoveryModel
+from recoverscore.modelling.plotting import use_language
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 """Languages of reason texts and plot labels."""
@@ -62,19 +68,8 @@ Format = Literal["integer", "number", "amount", "ratio", "flag", "category", "ag
 
 _ZERO_FORMATS = ("integer", "number", "flag")  # formats with a "0 or less" wording
 _PLACEHOLDERS = ("value", "s", "feature")
-_CJK_FONTS = (
-    "Noto Sans CJK SC",
-    "Noto Sans SC",
-    "Source Han Sans SC",
-    "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei",
-    "Microsoft YaHei",
-    "SimHei",
-    "PingFang SC",
-    "Heiti SC",
-    "Arial Unicode MS",
-)
 _IDENTIFIER = re.compile(r"(^|_)(id|identifier|uuid)$", re.IGNORECASE)
+_OTHER_FEATURES = re.compile(r"^\s*(?:Sum of )?(\d+) other features$")  # shap's last row
 
 
 # --- the reason texts (configs/reasons.yaml) ----------------------------------------------------
@@ -159,17 +154,6 @@ class DefaultReason(StrictModel):
         return self
 
 
-class PlotWords(StrictModel):
-    """What shap writes on its plots in English, in one language."""
-
-    other_features: _text("n")
-    sum_other_features: _text("n")
-    feature_value: str
-    high: str
-    low: str
-    mean_abs: _text("label")
-
-
 class PolicyWords(StrictModel):
     """The pieces of the policy's ``why`` line."""
 
@@ -217,7 +201,6 @@ class Words(StrictModel):
     tier_label: str
     tier_levels: dict[Tier, str]
     axis_label: str
-    plots: PlotWords
     policy: PolicyWords
     contact: ContactWords
 
@@ -704,53 +687,65 @@ def _sample(frame: pd.DataFrame, tier: object, max_rows: int) -> tuple[pd.DataFr
     return frame.iloc[rows], tier
 
 
-def _fonts(language: str):
-    """Font settings under which Chinese labels render, where a CJK font is installed."""
-    import matplotlib
-    from matplotlib import font_manager
+_PLOT_WORDS = {
+    "en": {
+        "beeswarm": "How each input moved each debtor's chance of recovery ({n:,} debtors)",
+        "bar": "Inputs by their average effect on the chance of recovery ({n:,} debtors)",
+        "feature_value": "input value",
+        "high": "high",
+        "low": "low",
+        "waterfall": "P(recover) {p:.0%} under {tier}: what moved this debtor from the average",
+        "waterfall_plain": "P(recover) {p:.0%}: what moved this debtor from the average",
+        "debtor": "this debtor",
+        "others": "{n} other inputs",
+        "average": "average debtor",
+        "scales": "= {raw:.2f} log-odds, P {p:.0%}",
+        "waterfall_axis": "log-odds of recovery (the model's raw score; P: the calibrated "
+        "probability it stands for)",
+        "mean_abs": "mean(|{label}|)",
+    },
+    "zh": {
+        "beeswarm": "各项因素对每位债务人回款可能性的影响（{n:,}位债务人）",  # noqa: RUF001
+        "bar": "各项因素对回款可能性的平均影响（{n:,}位债务人）",  # noqa: RUF001
+        "feature_value": "因素取值",
+        "high": "高",
+        "low": "低",
+        "waterfall": "{tier}方式下回款概率{p:.0%}：该债务人与平均水平的差异由何而来",  # noqa: RUF001
+        "waterfall_plain": "回款概率{p:.0%}：该债务人与平均水平的差异由何而来",  # noqa: RUF001
+        "debtor": "该债务人",
+        "others": "其余{n}项因素",
+        "average": "平均水平",
+        "scales": "= 对数几率{raw:.2f}，概率{p:.0%}",  # noqa: RUF001
+        "waterfall_axis": "回款的对数几率（模型原始分；概率为其对应的校准后回款概率）",  # noqa: RUF001
+        "mean_abs": "{label}绝对值的平均",
+    },
+}
 
-    if language != "zh":
-        return contextlib.nullcontext()
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    found = [name for name in _CJK_FONTS if name in installed]
-    if not found:
-        warnings.warn(
-            "no CJK font is installed (e.g. Noto Sans CJK SC): Chinese plot labels will not "
-            "render; use language='en' or install one",
-            UserWarning,
-            stacklevel=3,
-        )
-        return contextlib.nullcontext()
-    sans = [*found, *matplotlib.rcParams["font.sans-serif"]]
-    return matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": sans})
 
-
-def _localize(fig: Figure, words: Words) -> None:
-    """Put the words shap writes in English ("20 other features", "High" / "Low", "Feature
-    value") in the language of ``words``, after drawing: shap has no option for them."""
-    plots = words.plots
-    patterns = [
-        (r"Sum of (\d+) other features", lambda m: plots.sum_other_features.format(n=m[1])),
-        (r"(\d+) other features", lambda m: plots.other_features.format(n=m[1])),
-        (r"Feature value", lambda m: plots.feature_value),
-        (r"High", lambda m: plots.high),
-        (r"Low", lambda m: plots.low),
+def _name_the_others(ax, words: dict[str, str]) -> None:
+    """shap's "N other features" row in the plot's language (same ticks, so shap's grey
+    value labels stay grey)."""
+    labels = [
+        _OTHER_FEATURES.sub(lambda m: words["others"].format(n=int(m[1])), t.get_text())
+        for t in ax.get_yticklabels()
     ]
+    ax.set_yticks(ax.get_yticks(), labels)
 
-    def translate(text: str) -> str:
-        for pattern, words_for in patterns:
-            match = re.fullmatch(pattern, text)
-            if match:
-                return words_for(match)
-        return text
 
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            labels = [t.get_text() for t in axis.get_ticklabels()]
-            translated = [translate(t) for t in labels]
-            if translated != labels:
-                axis.set_ticks(axis.get_ticklocs(), labels=translated)
-            axis.label.set_text(translate(axis.label.get_text()))
+def tier_names(language: str = "en", texts: ReasonTexts | None = None) -> dict[str, str]:
+    """Each tier as a collections team says it in ``language`` (legends, tables, titles)."""
+    check_language(language)
+    levels = getattr((texts or load_reasons()).words, language).tier_levels
+    return {t: levels.get(t, t.replace("_", " ")) for t in TIERS}
+
+
+def feature_label(name: str, language: str = "en", texts: ReasonTexts | None = None) -> str:
+    """A model input as reasons and plots name it in ``language`` (``days past due``)."""
+    check_language(language)
+    texts = texts or load_reasons()
+    if name == TIER_FEATURE:
+        return getattr(texts.words, language).tier_label
+    return _entry(texts, name, False, language).label
 
 
 def _global_figure(
@@ -768,20 +763,30 @@ def _global_figure(
 
     texts = texts or load_reasons()
     exp = explanation(model, *_sample(frame, tier, max_rows), language, texts)
+    words = _PLOT_WORDS[language]
     shown = min(max_display, exp.shape[1])
-    fig = Figure(figsize=(8, 0.4 * shown + 1.5))
+    fig = Figure(figsize=(8, 0.4 * shown + 1.9))
     ax = fig.subplots()
-    words = getattr(texts.words, language)
-    label = words.axis_label
-    with _fonts(language):
-        if kind == "beeswarm":
-            shap.plots.beeswarm(exp, max_display=max_display, ax=ax, show=False, plot_size=None)
-        else:
-            shap.plots.bar(exp, max_display=max_display, ax=ax, show=False)
-            label = words.plots.mean_abs.format(label=label)
-        ax.set_xlabel(label)
-        _localize(fig, words)
-        fig.tight_layout()
+    label = getattr(texts.words, language).axis_label
+    if kind == "beeswarm":
+        shap.plots.beeswarm(
+            exp,
+            max_display=max_display,
+            ax=ax,
+            show=False,
+            plot_size=None,
+            color_bar_label=words["feature_value"],
+        )
+        colour_bar = fig.axes[-1]
+        colour_bar.set_yticks(colour_bar.get_yticks(), [words["low"], words["high"]])
+    else:
+        shap.plots.bar(exp, max_display=max_display, ax=ax, show=False)
+        label = words["mean_abs"].format(label=label)
+    _name_the_others(ax, words)
+    ax.set_xlabel(label)
+    ax.set_title(words[kind].format(n=exp.shape[0]), fontsize=11)
+    use_language(fig, language)
+    fig.tight_layout()
     return fig
 
 
@@ -835,6 +840,41 @@ def _grow_to_fit(fig: Figure, pad: float = 0.25) -> None:
     fig.set_size_inches(new_width, new_height)
 
 
+def _label_scales(
+    fig: Figure,
+    model: RecoveryModel,
+    exp,
+    tier: object,
+    language: str,
+    texts: ReasonTexts | None,
+) -> None:
+    """Replace shap's ``E[f(X)]`` and ``f(x)`` marks (raw log-odds that read as probabilities)
+    with both scales, labelled, and title the waterfall with the debtor's P(recover)."""
+    words = _PLOT_WORDS[language]
+    base = float(exp.base_values)
+    raw = base + float(np.sum(exp.values))
+    p_base, p_raw = model.probability_of_log_odds(np.array([base, raw]))
+    ax, average_axis, debtor_axis = fig.axes[:3]  # shap's axes: bars, E[f(X)] mark, f(x) mark
+    marks = (
+        (average_axis, "\n", words["average"], base, p_base),
+        (debtor_axis, "", words["debtor"], raw, p_raw),
+    )
+    for axis, lead, name, value, p in marks:
+        axis.set_xticks(
+            axis.get_xticks(), [lead + name, lead + words["scales"].format(raw=value, p=p)]
+        )
+        first, second = axis.get_xticklabels()
+        first.set_horizontalalignment("right")  # the name ends before the mark, the values
+        second.set_horizontalalignment("left")  # start after it, however long either is
+    _name_the_others(ax, words)
+    ax.set_xlabel(words["waterfall_axis"], fontsize=10, labelpad=30)  # below the average mark
+    name = None
+    if tier is not None:
+        name = tier_names(language, texts).get(str(np.atleast_1d(tier)[0]))
+    title = words["waterfall"] if name else words["waterfall_plain"]
+    debtor_axis.set_title(title.format(p=p_raw, tier=name), fontsize=12, pad=12)
+
+
 def waterfall_figure(
     model: RecoveryModel,
     frame_row: pd.DataFrame | pd.Series,
@@ -845,8 +885,11 @@ def waterfall_figure(
 ) -> Figure:
     """One debtor's SHAP waterfall, from the base value to the log-odds under ``tier``.
 
-    ``frame_row`` is a one-row frame or one row (``frame.loc[i]``). Labels are feature labels
-    and shown values in ``language``; ids and the frame's index never appear.
+    The bars add up in log-odds (the only scale on which SHAP values add up); the title, the
+    two end points and the axis also give the calibrated probability each end stands for, so
+    the chart reads as a chance of recovery. ``frame_row`` is a one-row frame or one row
+    (``frame.loc[i]``). Labels are feature labels and shown values in ``language``; ids and the
+    frame's index never appear.
     """
     check_language(language)
     import matplotlib.pyplot as plt
@@ -862,11 +905,12 @@ def waterfall_figure(
     exp = explanation(model, row, tier, language, texts, display=True)[0]
     # shap's waterfall draws on pyplot's current figure and switches interactive mode off:
     # draw on a fresh figure, restore the mode, and take the figure out of pyplot's hands.
-    with _fonts(language), plt.ioff():
+    with plt.ioff():
         fig = plt.figure()
         try:
             shap.plots.waterfall(exp, max_display=max_display, show=False)
-            _localize(fig, getattr(texts.words, language))
+            _label_scales(fig, model, exp, _frame_tiers(model, row, tier), language, texts)
+            use_language(fig, language)
             _grow_to_fit(fig)
         finally:
             plt.close(fig)

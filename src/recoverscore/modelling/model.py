@@ -20,6 +20,7 @@ native text model plus JSON (``state``), or the scorecard's JSON: nothing is pic
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -44,6 +46,7 @@ from recoverscore.modelling.calibration import (
 )
 from recoverscore.modelling.features import STANDARD_FEATURES, DebtorFeatures
 from recoverscore.modelling.scorecard import ScorecardModel
+from recoverscore.modelling.treeshap import TreeShapKernel, UnsupportedModel
 
 TIER_FEATURE = "tier"
 KINDS = ("auto", "lightgbm", "scorecard")
@@ -244,6 +247,19 @@ def binary_target(values: pd.Series, column: str) -> np.ndarray:
 # --- the model ----------------------------------------------------------------------------------
 
 
+RoundCallback = Callable[[int, int], None]
+"""``on_round(done, most)``: boosting rounds done, and the most the run may take."""
+
+
+def _reporting(on_round: RoundCallback) -> Callable[[lgb.callback.CallbackEnv], None]:
+    """A LightGBM callback telling ``on_round`` after each boosting round."""
+
+    def report(env: lgb.callback.CallbackEnv) -> None:
+        on_round(env.iteration - env.begin_iteration + 1, env.end_iteration - env.begin_iteration)
+
+    return report
+
+
 def _holdout_rows(n: int, fraction: float, minimum: int) -> int:
     """Rows for a holdout: the fraction, but at least ``minimum`` and at most 30% of ``n``."""
     return int(min(max(round(fraction * n), minimum), 0.3 * n))
@@ -368,8 +384,15 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
 
     # -- fitting --
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> RecoveryModel:
-        """Fit the features, then LightGBM (holdouts or k-fold) or the scorecard."""
+    def fit(
+        self, X: pd.DataFrame, y: np.ndarray, on_round: RoundCallback | None = None
+    ) -> RecoveryModel:
+        """Fit the features, then LightGBM (holdouts or k-fold) or the scorecard.
+
+        ``on_round(done, most)`` is told after each boosting round (for progress displays):
+        rounds done so far and the most this boosting run may take (early stopping may end it
+        sooner).
+        """
         _check_frame(X)
         if self.kind not in KINDS:
             raise RecoverscoreError(f"unknown model kind {self.kind!r}; choose one of {KINDS}")
@@ -390,10 +413,11 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             self.kind_ = "lightgbm"
         else:  # auto on a small file: both on the same folds, the better out of fold wins
             self.kind_ = "auto"
+        callbacks = [] if on_round is None else [_reporting(on_round)]
         if self.kind_ != "scorecard" and small:
-            self._fit_boosted_cv(X, y)
+            self._fit_boosted_cv(X, y, callbacks)
         elif self.kind_ != "scorecard":
-            self._fit_boosted_holdout(X, y)
+            self._fit_boosted_holdout(X, y, callbacks)
         if self.kind_ == "auto":
             oof = _scorecard_oof(X, y, self._scorecard(), self._folds(y))
             self.cv_["scorecard_oof_auc"] = auc(y, oof)
@@ -422,7 +446,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             method, self.calibration_losses_ = choose_calibration(raw, y, self.seed)
         self.calibration_ = fit_calibration(method, raw, y)
 
-    def _fit_boosted_holdout(self, X: pd.DataFrame, y: np.ndarray) -> None:
+    def _fit_boosted_holdout(self, X: pd.DataFrame, y: np.ndarray, callbacks: list) -> None:
         """Early stopping and calibration on holdouts of the training rows (large files)."""
         n_valid = _holdout_rows(len(X), self.validation_fraction, self.min_holdout_rows)
         n_calib = _holdout_rows(len(X), self.calibration_fraction, self.min_holdout_rows)
@@ -441,7 +465,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             train_set,
             num_boost_round=self.max_rounds,
             valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False), *callbacks],
         )
         raw = self.booster_.predict(
             design.iloc[calib_idx], num_iteration=self.booster_.best_iteration
@@ -449,7 +473,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         self._fit_calibration(raw, y[calib_idx])
         self.feature_names_ = list(design.columns)
 
-    def _fit_boosted_cv(self, X: pd.DataFrame, y: np.ndarray) -> None:
+    def _fit_boosted_cv(self, X: pd.DataFrame, y: np.ndarray, callbacks: list) -> None:
         """Rounds from k-fold CV, calibration on out-of-fold predictions, every row trains."""
         folds = self._folds(y)
         design = self._design(X)
@@ -462,7 +486,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             dataset,
             num_boost_round=self.max_rounds,
             folds=folds,
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False), *callbacks],
             return_cvbooster=True,
         )
         rounds = len(result["valid binary_logloss-mean"])
@@ -471,7 +495,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             oof[held_out] = booster.predict(design.iloc[held_out], num_iteration=rounds)
         self.cv_ = {"folds": len(folds), "rounds": rounds, "lightgbm_oof_auc": auc(y, oof)}
         self._fit_calibration(oof, y)
-        self.booster_ = lgb.train(params, dataset, num_boost_round=rounds)
+        self.booster_ = lgb.train(params, dataset, num_boost_round=rounds, callbacks=callbacks)
         self.feature_names_ = list(design.columns)
 
     # -- predicting from already-built features --
@@ -507,6 +531,12 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         if self.kind_ == "scorecard":
             return self.scorecard_.raw_score(features, tier)
         return self._predict(self._as_matrix(self._design(None, tier, features)), raw=True)
+
+    def probability_of_log_odds(self, raw: np.ndarray) -> np.ndarray:
+        """The calibrated P(recover) that raw log-odds (``raw_score``, SHAP sums) stand for."""
+        check_is_fitted(self, "kind_")
+        p = expit(np.asarray(raw, dtype=float))
+        return p if self.kind_ == "scorecard" else apply_calibration(self.calibration_, p)
 
     def tier_probabilities(
         self, X: pd.DataFrame | None = None, features: pd.DataFrame | None = None
@@ -557,10 +587,44 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         design = self._design(None, tier, features)
         if len(design) == 0:
             return list(design.columns), np.empty((0, design.shape[1] + 1))
+        matrix = self._as_matrix(design)
+        kernel = self._kernel()
+        if kernel is not None:
+            return list(design.columns), kernel.shap_values(matrix, self.num_threads)
         values = self.booster_.predict(
-            self._as_matrix(design), pred_contrib=True, num_iteration=self.best_iteration_
+            matrix, pred_contrib=True, num_iteration=self.best_iteration_
         )
         return list(design.columns), np.asarray(values, dtype=float)
+
+    def _kernel(self) -> TreeShapKernel | None:
+        """The fast TreeSHAP kernel of this booster, built once and kept on the model (never
+        saved or pickled), or ``None`` where it cannot be exact (then ``pred_contrib``)."""
+        if "_shap_kernel" not in self.__dict__:
+            try:
+                self._shap_kernel = TreeShapKernel.from_booster(
+                    self.booster_, num_iteration=self.best_iteration_
+                )
+                self._explainer = "recoverscore TreeSHAP kernel"
+            except UnsupportedModel as error:
+                self._shap_kernel = None
+                self._explainer = f"LightGBM pred_contrib ({error.reason})"
+        return self._shap_kernel
+
+    @property
+    def explainer(self) -> str:
+        """What computes this model's SHAP values: the kernel, or why LightGBM's own."""
+        check_is_fitted(self, "kind_")
+        if self.kind_ == "scorecard":
+            return "scorecard points"
+        self._kernel()
+        return self._explainer
+
+    def __getstate__(self) -> dict:
+        """Pickled (e.g. sent to Dask workers) without the kernel: each process builds its own."""
+        state = super().__getstate__()
+        state.pop("_shap_kernel", None)
+        state.pop("_explainer", None)
+        return state
 
     # -- X in, like any scikit-learn classifier --
 

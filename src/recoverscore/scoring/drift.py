@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency
 
+from recoverscore.modelling.explain import check_language, feature_label, tier_names
+from recoverscore.modelling.plotting import use_language
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -209,24 +212,70 @@ def summary(report: pd.DataFrame, top: int = TOP) -> dict:
     }
 
 
-def label(group: str, column: str) -> str:
-    """A column as a person reads it: ``time barred``, ``P(recover) if litigation``."""
+_WORDS = {
+    "en": {
+        "score": "P(recover) if {tier}",
+        "moderate": "{value}: moderate shift, watch",
+        "drift": "{value}: drift, act",
+        "readings": {"stable": "stable", "moderate": "moderate", "drift": "drift"},
+        "legend": "reading",
+        "moved": "Drift from training: {moved} of {total} columns moved",
+        "calm": "No drift from training: the {shown} largest of {total} columns",
+        "axis": "population stability index (scoring run vs training)",
+    },
+    "zh": {
+        "score": "若采用{tier}的回款概率",
+        "moderate": "{value}：中度偏移，需关注",  # noqa: RUF001
+        "drift": "{value}：显著漂移，需处理",  # noqa: RUF001
+        "readings": {"stable": "稳定", "moderate": "中度偏移", "drift": "显著漂移"},
+        "legend": "解读",
+        "moved": "与训练数据相比：{total}列中有{moved}列发生偏移",  # noqa: RUF001
+        "calm": "与训练数据相比无漂移：{total}列中PSI最大的{shown}列",  # noqa: RUF001
+        "axis": "群体稳定性指数（本次评分与训练数据对比）",  # noqa: RUF001
+    },
+}
+
+
+def headline(report: pd.DataFrame, top: int = 5) -> str:
+    """A run's drift in one line: ``12 of 32 columns drifted (PSI > 0.25): time_barred 11.11,
+    aging_bucket 9.70, ...``, or that none did, with the largest PSI."""
+    overview = summary(report, top)
+    if not overview["n_drifted"]:
+        largest = overview["psi_max"]
+        return (
+            f"no column of {len(report)} drifted (PSI > {WARN_PSI}), {overview['n_moderate']} "
+            f"moderate; largest PSI {'none' if largest is None else f'{largest:.3f}'}"
+        )
+    psi = report.drop_duplicates("column").set_index("column")["psi"]
+    named = ", ".join(f"{c} {psi[c]:.2f}" for c in overview["top_drifted"])
+    more = overview["n_drifted"] - len(overview["top_drifted"])
+    return (
+        f"{overview['n_drifted']} of {len(report)} columns drifted (PSI > {WARN_PSI}): {named}"
+        + (f" and {more} more" if more > 0 else "")
+    )
+
+
+def label(group: str, column: str, language: str = "en") -> str:
+    """A column as a person reads it: ``time-barred``, ``P(recover) if litigation``."""
     if group == "score" and column.startswith("p_"):
-        return "P(recover) if " + column.removeprefix("p_").replace("_", " ")
-    return column.replace("_", " ")
+        tier = column.removeprefix("p_")
+        return _WORDS[language]["score"].format(tier=tier_names(language).get(tier, tier))
+    return feature_label(column, language)
 
 
-def psi_figure(report: pd.DataFrame, top: int = TOP) -> Figure:
-    """Horizontal PSI bars of the columns that matter (``notable``), with the reading lines."""
+def psi_figure(report: pd.DataFrame, top: int = TOP, language: str = "en") -> Figure:
+    """Horizontal PSI bars of the columns that matter (``notable``), with the reading lines;
+    labels in ``language``."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    words = _WORDS[check_language(language)]
     shown = notable(report, top).iloc[::-1]
     colours = {"stable": "#4c72b0", "moderate": "#dd8452", "drift": "#c44e52"}
     figure = Figure(figsize=(9, 0.32 * len(shown) + 2.0))
     ax = figure.subplots()
-    labels = [label(g, c) for g, c in zip(shown["group"], shown["column"], strict=True)]
+    labels = [label(g, c, language) for g, c in zip(shown["group"], shown["column"], strict=True)]
     ax.barh(labels, shown["psi"], color=shown["status"].map(colours))
     for y, value in enumerate(shown["psi"]):
         ax.annotate(
@@ -240,30 +289,28 @@ def psi_figure(report: pd.DataFrame, top: int = TOP) -> Figure:
     ax.axvline(MODERATE_PSI, color="#dd8452", linestyle="--", linewidth=0.9)
     ax.axvline(WARN_PSI, color="#c44e52", linestyle="--", linewidth=0.9)
     ax.set_xlim(0, max(WARN_PSI, float(shown["psi"].max()) if len(shown) else 0.0) * 1.15)
+    lines = (("moderate", MODERATE_PSI), ("drift", WARN_PSI))
     ax.legend(
         handles=[
-            Line2D(
-                [],
-                [],
-                color="#dd8452",
-                linestyle="--",
-                label=f"{MODERATE_PSI}: moderate shift, watch",
+            *(
+                Line2D([], [], color=colours[r], linestyle="--", label=words[r].format(value=v))
+                for r, v in lines
             ),
-            Line2D([], [], color="#c44e52", linestyle="--", label=f"{WARN_PSI}: drift, act"),
-            *(Patch(color=c, label=s) for s, c in colours.items()),
+            *(Patch(color=c, label=words["readings"][s]) for s, c in colours.items()),
         ],
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
         fontsize=8,
-        title="reading",
+        title=words["legend"],
         title_fontsize=8,
     )
     moved = report["status"].isin(["moderate", "drift"]).sum()
     ax.set_title(
-        f"Drift from training: {moved} of {len(report)} columns moved"
+        words["moved"].format(moved=moved, total=len(report))
         if moved
-        else f"No drift from training: the {len(shown)} largest of {len(report)} columns"
+        else words["calm"].format(shown=len(shown), total=len(report))
     )
-    ax.set_xlabel("population stability index (scoring run vs training)")
+    ax.set_xlabel(words["axis"])
+    use_language(figure, language)
     figure.tight_layout()
     return figure

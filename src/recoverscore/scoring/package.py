@@ -229,24 +229,30 @@ class ModelPackage:
                 f"{directory}: package format {spec.get('format_version')!r} is not "
                 f"{FORMAT_VERSION}; retrain the model with this version of recoverscore"
             )
-        if spec["model"]["kind"] != "scorecard":
-            if text is None:
-                raise RecoverscoreError(f"{directory}: {MODEL_FILE} is missing")
-            check_model_text(text)
-        package = cls(
-            model=RecoveryModel.from_state(text, spec["model"]),
-            contract=InputContract.model_validate(spec["contract"]),
-            policy=PolicyConfig.model_validate(spec["policy"]),
-            costs=CostConfig.model_validate(spec["costs"]),
-            texts=ReasonTexts.model_validate(spec["texts"]),
-            reference=spec["reference"],
-            logging_policy=(
-                None
-                if spec["logging_policy"] is None
-                else LoggingPolicyModel.from_dict(spec["logging_policy"])
-            ),
-            metadata=spec["metadata"],
-        )
+        try:
+            if spec["model"]["kind"] != "scorecard":
+                if text is None:
+                    raise RecoverscoreError(f"{directory}: {MODEL_FILE} is missing")
+                check_model_text(text)
+            package = cls(
+                model=RecoveryModel.from_state(text, spec["model"]),
+                contract=InputContract.model_validate(spec["contract"]),
+                policy=PolicyConfig.model_validate(spec["policy"]),
+                costs=CostConfig.model_validate(spec["costs"]),
+                texts=ReasonTexts.model_validate(spec["texts"]),
+                reference=spec["reference"],
+                logging_policy=(
+                    None
+                    if spec["logging_policy"] is None
+                    else LoggingPolicyModel.from_dict(spec["logging_policy"])
+                ),
+                metadata=spec["metadata"],
+            )
+        except (KeyError, TypeError, ValueError) as error:  # re-signed by hand, or a bug
+            raise RecoverscoreError(
+                f"{directory}: {PACKAGE_FILE} does not describe a model package "
+                f"({type(error).__name__}); re-save or re-register the model"
+            ) from None
         object.__setattr__(package, "_digest", _digest(model_bytes, document))
         return package
 

@@ -32,8 +32,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from recoverscore.data.checking import reject_duplicates
 from recoverscore.data.contract import STANDARD_ID
-from recoverscore.data.schemas import TIERS, Scored, column_kinds, tier_codes, value_column
+from recoverscore.data.schemas import (
+    TIERS,
+    Scored,
+    column_kinds,
+    iso_date,
+    text_cells,
+    tier_codes,
+    value_column,
+)
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling import explain
 from recoverscore.scoring.drift import DriftCounter
@@ -65,7 +74,8 @@ def output_schema(id_column: str = STANDARD_ID) -> pa.Schema:
 class ScoringOptions:
     """How to score; the same names in ``score()``, the CLI and the serving parameters.
 
-    as_of: every row's decision date (replaces the rows' ``as_of``); ``None``: the rows' own
+    as_of: every row's decision date (replaces the rows' ``as_of``), a date or ``YYYY-MM-DD``
+        text (nothing else: a guessed format picks the wrong day); ``None``: the rows' own
         ``as_of`` column, else today.
     policy: the decision rule: ``safe`` (the default: the best-valued tier among those the
         history supports for debts like this one, else today's), ``value`` (the best-valued
@@ -74,7 +84,7 @@ class ScoringOptions:
     capacity: per-tier caps for the value policy within each batch (``None``: the package's).
     """
 
-    as_of: pd.Timestamp | None = None
+    as_of: pd.Timestamp | str | None = None
     policy: str = "safe"
     explain: bool = True
     top_k: int = 3
@@ -92,7 +102,7 @@ class ScoringOptions:
             )
         explain.check_language(self.language)
         if self.as_of is not None:
-            object.__setattr__(self, "as_of", pd.Timestamp(self.as_of).normalize())
+            object.__setattr__(self, "as_of", iso_date(self.as_of, "as_of"))
 
     def describe(self) -> dict:
         """The options as plain values (for run logs and resume checks)."""
@@ -154,9 +164,10 @@ class Scorer:
         """Score one batch of raw rows numbered ``rows`` (default 1..n); bad rows become
         rejects, never errors.
 
-        ``duplicates``: ``id_hashes`` of ids seen more than once in the whole input; every copy
-        is rejected, as validation does within one batch. ``malformed``: records the reader
-        could not split into columns, as rejects (``row``, ``failed_checks``, ``raw_record``).
+        ``duplicates``: ``checking.id_hashes`` of ids seen more than once in the whole input;
+        every copy is rejected, as validation does within one batch. ``malformed``: records the
+        reader could not split into columns, as rejects (``row``, ``failed_checks``,
+        ``raw_record``).
         """
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
@@ -164,8 +175,8 @@ class Scorer:
         frame = decision_dates(raw, self.options.as_of)
         report = self.package.contract.validate(frame, rows=rows)
         failures, valid = report.failures, report.valid
-        if duplicates is not None and len(duplicates) and self.id_column in raw.columns:
-            failures, valid = _reject_duplicates(
+        if duplicates is not None:
+            failures, valid = reject_duplicates(
                 raw, rows, failures, valid, duplicates, self.id_column
             )
         seconds["validate"] = time.perf_counter() - clock
@@ -208,7 +219,7 @@ class Scorer:
         for code, cell in enumerate(design.cells, start=1):
             mine = np.flatnonzero(cells == code)
             if cell.explore:
-                tiers = experiment.explore_tiers(ids, design, explorable)
+                tiers = experiment.explore_tiers(ids, design.name, explorable)
                 choices.append(None)
                 assigned[mine] = tiers[mine]
                 rows = _explored(champion.iloc[mine], tiers[mine], settings.safe.code, words)
@@ -378,43 +389,6 @@ class BatchResult:
     stats: dict
 
 
-def id_hashes(ids: pd.Series) -> np.ndarray:
-    """64-bit hashes of debtor ids as text: 80 MB for 10M ids where a set of strings takes GBs.
-
-    Two different ids share a hash with odds of about n^2 / 2^65 (3e-6 for 10M ids).
-    """
-    return pd.util.hash_array(ids.astype("string").to_numpy(dtype=object, na_value=""))
-
-
-def _reject_duplicates(
-    raw: pd.DataFrame,
-    rows: np.ndarray,
-    failures: pd.DataFrame,
-    valid: pd.DataFrame,
-    duplicates: np.ndarray,
-    id_column: str,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every copy of an id repeated anywhere in the input fails ``field_uniqueness``."""
-    ids = raw[id_column]
-    repeated = np.isin(id_hashes(ids), duplicates) & ids.notna().to_numpy()
-    if not repeated.any():
-        return failures, valid
-    extra = pd.DataFrame(
-        {
-            "row": rows[repeated],
-            "column": id_column,
-            "check": "field_uniqueness",
-            "value": ids[repeated].astype("string").to_numpy(dtype=object),
-        }
-    )
-    failures = (
-        pd.concat([failures, extra], ignore_index=True)
-        .drop_duplicates(subset=["row", "column", "check"])
-        .sort_values(["row", "column"], kind="stable", ignore_index=True)
-    )
-    return failures, valid.drop(index=rows[repeated], errors="ignore")
-
-
 def _count(frame: pd.DataFrame | None) -> int:
     return 0 if frame is None else len(frame)
 
@@ -430,7 +404,8 @@ def _rejects(
     else:
         checks = text.groupby(failures["row"].astype(np.int64).to_numpy()).agg("; ".join)
     bad = np.isin(rows, checks.index.to_numpy())
-    out = raw.loc[bad].astype("string").reset_index(drop=True)
+    chosen = raw.loc[bad]
+    out = pd.DataFrame({c: text_cells(chosen[c]) for c in chosen.columns}).reset_index(drop=True)
     out.insert(0, "failed_checks", checks.loc[rows[bad]].to_numpy())
     out.insert(0, "row", rows[bad])
     out["raw_record"] = pd.Series(pd.NA, index=out.index, dtype="string")
@@ -525,7 +500,7 @@ def score(
     ``RecoverscoreError`` naming the first; ``Scorer.score_batch`` returns them as rejects.
     """
     options = ScoringOptions(
-        as_of=None if as_of is None else pd.Timestamp(as_of),
+        as_of=as_of,
         policy=policy,
         explain=explain,
         top_k=top_k,

@@ -177,14 +177,11 @@ def evaluate_policies(
             seed=seed,
         )
         result.insert(0, "policy", name)
-        if truth is not None:
-            codes = tier_codes(chosen)
-            rows = np.arange(len(codes))
-            result["truth"] = np.where(
-                result["reward"] == offpolicy.NET_RECOVERY.name,
-                truth[0][rows, codes].mean() * offpolicy.NET_RECOVERY.scale,
-                truth[1][rows, codes].mean(),
-            )
+        if truth is not None:  # each estimate's target: the policy's, or the logged tiers'
+            result["truth"] = [
+                _true_mean(truth, given if row.estimator == "logged" else chosen, row.reward)
+                for row in result.itertuples(index=False)
+            ]
         parts.append(result)
     return PolicyEvaluation(
         pd.concat(parts, ignore_index=True), overlap, source, note, len(frame), rejected
@@ -202,6 +199,15 @@ def _propensity(
             return values, "recorded", "the history's propensity column"
     estimated = support.to_numpy()[np.arange(len(given)), tier_codes(given)]
     return estimated, "estimated", "the package's logging policy (learnt at training)"
+
+
+def _true_mean(truth: tuple[np.ndarray, np.ndarray], tiers: np.ndarray, reward: str) -> float:
+    """The true mean reward of giving each debt the tier in ``tiers``, in the reward's units."""
+    codes = tier_codes(tiers)
+    rows = np.arange(len(codes))
+    if reward == offpolicy.NET_RECOVERY.name:
+        return float(truth[0][rows, codes].mean() * offpolicy.NET_RECOVERY.scale)
+    return float(truth[1][rows, codes].mean())
 
 
 def _true_values(

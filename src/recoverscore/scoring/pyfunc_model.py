@@ -9,11 +9,15 @@ text model and JSON, under one hash): nothing is unpickled when it is loaded or 
 ``predict`` takes raw portfolio rows the way they arrive from files or a serving request (dates
 as ISO text or datetimes, booleans as booleans or text) and returns what batch scoring writes for
 them, computed by the same ``Scorer.score_batch``. A request with a bad row is refused whole
-(HTTP 400) naming the rows, columns and checks, never the values.
+(HTTP 400) naming the rows, columns and checks, never the values. No answer ever carries a stack
+trace or an input value: an unexpected error is a generic 400 naming an error id, and its stack
+(messages withheld, see ``errors.internal_report``) goes to the server's log under that id.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,7 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from recoverscore.errors import RecoverscoreError
+from recoverscore.errors import RecoverscoreError, internal_report
 from recoverscore.scoring.package import ModelPackage
 from recoverscore.scoring.pipeline import Scorer, ScoringOptions
 
@@ -32,6 +36,7 @@ SERVING_PARAMS = {"explain": True, "top_k": 3, "language": "en", "policy": "safe
 (``as_of`` empty: the rows' own dates, else today)."""
 
 _SHOWN_FAILURES = 5
+_log = logging.getLogger(__name__)
 
 
 def _bad_request(message: str) -> MlflowException:
@@ -69,7 +74,7 @@ def options_from_params(params: dict[str, Any] | None) -> ScoringOptions:
     settings = {**SERVING_PARAMS, **(params or {})}
     try:
         return ScoringOptions(
-            as_of=pd.Timestamp(settings["as_of"]) if settings["as_of"] else None,
+            as_of=settings["as_of"] or None,  # YYYY-MM-DD only, as everywhere
             policy=str(settings["policy"]),
             explain=bool(settings["explain"]),
             top_k=int(settings["top_k"]),
@@ -113,6 +118,15 @@ class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
             result = scorer.score_batch(model_input.reset_index(drop=True))
         except RecoverscoreError as error:
             raise _bad_request(str(error)) from None
+        except Exception as error:  # a bug: its stack goes to the log, never to the client
+            ticket = uuid.uuid4().hex[:12]
+            _log.error(
+                "internal error %s while scoring a request:\n%s", ticket, internal_report(error)
+            )
+            raise _bad_request(
+                f"the request could not be scored: internal error {ticket} (the server log has "
+                "the details)"
+            ) from None
         if len(result.rejects):
             raise _bad_request(_describe_rejects(result.rejects))
         scored = result.scored

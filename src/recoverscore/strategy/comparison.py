@@ -16,17 +16,16 @@ from recoverscore.data.costs import CostConfig
 from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import TIERS, probability_column, tier_codes, true_probability_column
 from recoverscore.data.synthetic import legacy_tier, load_synthetic_config
+from recoverscore.modelling.explain import check_language, load_reasons, tier_names
 from recoverscore.modelling.model import RecoveryModel
+from recoverscore.modelling.plotting import use_language
 from recoverscore.strategy.logging_policy import LoggingPolicyModel
 from recoverscore.strategy.policy import Cases, PolicyConfig, decide, economics
 
-TIER_NAMES = {
-    "soft_reminder": "soft reminder",
-    "mediation": "mediation",
-    "payment_order": "payment order",
-    "litigation": "litigation",
+_MIX_WORDS = {
+    "en": {"title": "Recommended tier by aging bucket", "share": "share of debts"},
+    "zh": {"title": "各账龄段的推荐催收方式", "share": "债务占比"},
 }
-"""Tier names as a collections team says them (plot legends, tables)."""
 
 
 def true_probabilities(history: pd.DataFrame) -> pd.DataFrame:
@@ -104,15 +103,21 @@ def tier_mix(decision: pd.DataFrame, facts: DebtFacts) -> pd.DataFrame:
     return table.reindex(columns=list(TIERS), fill_value=0.0).rename_axis("aging_bucket")
 
 
-def tier_mix_figure(mix: pd.DataFrame, title: str = "Recommended tier by aging bucket") -> Figure:
-    """Stacked bars: how the recommended tiers split within each aging bucket."""
+def tier_mix_figure(mix: pd.DataFrame, title: str | None = None, language: str = "en") -> Figure:
+    """Stacked bars: how the recommended tiers split within each aging bucket, tiers and buckets
+    named as a collections team says them in ``language``."""
+    words = _MIX_WORDS[check_language(language)]
+    names = tier_names(language)
+    buckets = getattr(load_reasons().features["aging_bucket"], language).levels
     fig = Figure(figsize=(8.5, 4.5))
     ax = fig.subplots()
     bottom = np.zeros(len(mix))
+    labels = [buckets.get(str(b), str(b)) for b in mix.index]
     for tier in mix.columns:
-        ax.bar(mix.index.astype(str), mix[tier], bottom=bottom, label=TIER_NAMES.get(tier, tier))
+        ax.bar(labels, mix[tier], bottom=bottom, label=names.get(tier, tier))
         bottom += mix[tier].to_numpy()
-    ax.set(ylabel="share of debts", title=title, ylim=(0, 1))
+    ax.set(ylabel=words["share"], title=title or words["title"], ylim=(0, 1))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside, not over, bars
+    use_language(fig, language)
     fig.tight_layout()
     return fig

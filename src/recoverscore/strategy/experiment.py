@@ -98,9 +98,10 @@ def assign_cells(ids: pd.Series, experiment: Experiment) -> np.ndarray:
     return np.searchsorted(edges, u, side="right")
 
 
-def explore_tiers(ids: pd.Series, experiment: Experiment, allowed: np.ndarray) -> np.ndarray:
-    """A tier drawn uniformly among each debtor's allowed tiers (n x tiers mask), by keyed hash."""
-    u = keyed_uniform(ids, experiment.name, "explore")
+def explore_tiers(ids: pd.Series, experiment: str, allowed: np.ndarray) -> np.ndarray:
+    """A tier drawn uniformly among each debtor's allowed tiers (n x tiers mask), by a keyed hash
+    of the id and the experiment's name."""
+    u = keyed_uniform(ids, experiment, "explore")
     counts = allowed.sum(axis=1)
     pick = np.minimum((u * counts).astype(int), counts - 1)
     order = np.cumsum(allowed, axis=1) - 1  # rank of each allowed tier within its row

@@ -87,7 +87,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import DEBTOR_TYPES, TIERS, tier_codes
 from recoverscore.errors import RecoverscoreError
-from recoverscore.modelling.explain import _fonts, check_language, load_reasons
+from recoverscore.modelling.explain import check_language, load_reasons, tier_names
+from recoverscore.modelling.plotting import use_language
 
 FORMAT = "recoverscore.logging_policy"
 FORMAT_VERSION = 1
@@ -409,15 +410,10 @@ def _segment_labels(frame: pd.DataFrame, columns: Sequence[str], language: str) 
     return labels
 
 
-def _tier_words(language: str) -> dict[str, str]:
-    words = getattr(load_reasons().words, language).tier_levels
-    return {t: words.get(t, t.replace("_", " ")) for t in TIERS}
-
-
 def _message(unsupported: pd.DataFrame, columns: Sequence[str], min_count: int) -> str:
     if unsupported.empty:
         return f"Every tier was given to at least {min_count:,} debts in every segment."
-    tiers = _tier_words("en")
+    tiers = tier_names("en")
     segments = _segment_labels(unsupported, columns, "en")
     parts = [
         f"{tiers[tier]} was never given to {segment} debts"
@@ -544,28 +540,26 @@ def overlap_figure(overlap: Overlap, language: str = "en") -> Figure:
     labels = [
         getattr(texts.features[c], language).label if c in texts.features else c for c in columns
     ]
-    tier_words = _tier_words(language)
-    with _fonts(language):
-        fig = Figure(figsize=(7.5, 0.42 * len(segments) + 2.2))
-        ax = fig.subplots()
-        image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
-        cmap = image.get_cmap()
-        for (i, j), value in np.ndenumerate(count):
-            dark = sum(to_rgb(cmap(share[i, j]))) < 1.5
-            ax.text(
-                j, i, f"{value:,}", ha="center", va="center", fontsize=8,
-                color="white" if dark else "black",
-            )  # fmt: skip
-            if not supported[i, j]:
-                ax.add_patch(
-                    Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#c0392b", lw=2)
-                )
-        ax.set_xticks(range(len(TIERS)), [tier_words[t] for t in TIERS])
-        ax.set_yticks(range(len(segments)), _segment_labels(segments, columns, language))
-        ax.set_xlabel(getattr(texts.words, language).tier_label)
-        ax.set_ylabel(" / ".join(labels))
-        ax.set_title(words["title"])
-        fig.colorbar(image, ax=ax, label=words["share"])
-        fig.text(0.01, 0.01, words["note"].format(n=overlap.min_count), fontsize=7)
-        fig.tight_layout(rect=(0, 0.03, 1, 1))
+    tier_words = tier_names(language)
+    fig = Figure(figsize=(7.5, 0.42 * len(segments) + 2.2))
+    ax = fig.subplots()
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    cmap = image.get_cmap()
+    for (i, j), value in np.ndenumerate(count):
+        dark = sum(to_rgb(cmap(share[i, j]))) < 1.5
+        ax.text(
+            j, i, f"{value:,}", ha="center", va="center", fontsize=8,
+            color="white" if dark else "black",
+        )  # fmt: skip
+        if not supported[i, j]:
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#c0392b", lw=2))
+    ax.set_xticks(range(len(TIERS)), [tier_words[t] for t in TIERS])
+    ax.set_yticks(range(len(segments)), _segment_labels(segments, columns, language))
+    ax.set_xlabel(getattr(texts.words, language).tier_label)
+    ax.set_ylabel(" / ".join(labels))
+    ax.set_title(words["title"])
+    fig.colorbar(image, ax=ax, label=words["share"])
+    fig.text(0.01, 0.01, words["note"].format(n=overlap.min_count), fontsize=7)
+    use_language(fig, language)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig

@@ -440,14 +440,20 @@ def evaluate_policy(
     )
 
 
-_NAMES = {"logged": "logged policy", "ips": "IPS", "snips": "SNIPS", "dm": "DM", "dr": "DR"}
+ESTIMATOR_NAMES = {
+    "logged": "logged policy",
+    "ips": "IPS",
+    "snips": "SNIPS",
+    "dm": "DM",
+    "dr": "DR",
+}
 
 
 def describe(result: pd.DataFrame) -> list[str]:
     """One line per row for a report: the number with its interval, or why there is none."""
     lines = []
     for row in result.itertuples(index=False):
-        head = f"{_NAMES[row.estimator]}, {row.reward.replace('_', ' ')}: "
+        head = f"{ESTIMATOR_NAMES[row.estimator]}, {row.reward.replace('_', ' ')}: "
         if not row.reliable:
             lines.append(head + row.reason)
             continue
