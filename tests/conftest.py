@@ -70,3 +70,25 @@ def no_missing_glyphs() -> Iterator[None]:
         str(w.message) for w in caught if re.search(r"Glyph .* missing|no CJK font", str(w.message))
     ]
     assert not problems, f"{len(problems)} glyph warning(s), e.g. {problems[0]}"
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_state_restored():
+    """A test that points MLflow somewhere (in-process CLI calls do: MLflow keeps the URI and
+    exports it to the environment) leaves the next test where it found it."""
+    import os
+    import sys
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -697,7 +697,7 @@ def _with_interval(value: float, low: float, high: float, show) -> str:
 
 def _backtest_tables(result) -> list[Table]:
     """The join counts, quality beside training, and the tables by tier, decile and cell."""
-    from recoverscore.strategy.comparison import TIER_NAMES
+    from recoverscore.modelling.explain import tier_names
 
     counts, rate = result.counts, "{:.3f}".format
     join = pd.DataFrame(
@@ -726,7 +726,7 @@ def _backtest_tables(result) -> list[Table]:
             "expected": tiers["expected_net_per_debt"].map(_money),
         },
         index=tiers.index,
-    ).rename(index=TIER_NAMES)
+    ).rename(index=tier_names("en"))
     deciles = result.by_decile
     by_decile = pd.DataFrame(
         {

@@ -75,8 +75,8 @@ from recoverscore.data.schemas import (
 )
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.evaluate import binary_metrics, calibration_figure
+from recoverscore.modelling.explain import tier_names
 from recoverscore.scoring.package import ModelPackage
-from recoverscore.strategy.comparison import TIER_NAMES
 
 SCORED_COLUMNS: tuple[str, ...] = (
     "as_of",
@@ -656,7 +656,7 @@ def _warnings(result: Backtest, alpha: float, tolerance: float) -> list[str]:
         gap = row["realised_rate"] - row["predicted_rate"]
         if row["p_value"] < alpha / len(tested) and abs(gap) >= tolerance:
             out.append(
-                f"{TIER_NAMES[tier]}: realised recovery {row['realised_rate']:.3f} against "
+                f"{tier_names('en')[tier]}: realised recovery {row['realised_rate']:.3f} against "
                 f"{row['predicted_rate']:.3f} predicted on {int(row['debts']):,} debts "
                 f"(z = {row['z']:.1f}): the tier works {'better' if gap > 0 else 'worse'} than "
                 "the model thinks, so its recommendations of it are mispriced"
@@ -716,7 +716,7 @@ def lift_figure(table: pd.DataFrame) -> Figure:
     errors = np.vstack([realised - table["rate_ci_low"], table["rate_ci_high"] - realised])
     ax.bar(x - 0.2, realised, width=0.4, yerr=errors, capsize=3, label="realised")
     ax.bar(x + 0.2, table["predicted_rate"], width=0.4, label="predicted by the model")
-    ax.set_xticks(x, [TIER_NAMES.get(t, t) for t in table.index])
+    ax.set_xticks(x, [tier_names("en").get(t, t) for t in table.index])
     ax.set(ylabel="recovery rate", title="Realised and predicted recovery by tier worked")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
