@@ -37,7 +37,7 @@ def test_tier_mix_is_each_buckets_share_of_each_tier(world, mix):
     ("language", "tiers", "bucket"),
     [
         ("en", ["soft reminder", "mediation", "payment order", "litigation"], "1-3 year"),
-        ("zh", ["温和提醒", "调解", "支付令", "诉讼"], "1-3年"),
+        ("zh", ["提醒催收（短信/语音）", "调解", "支付令", "诉讼"], "1-3年"),
     ],
 )
 def test_tier_mix_figure_names_tiers_and_buckets_as_people_do(mix, language, tiers, bucket):

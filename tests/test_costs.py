@@ -260,3 +260,49 @@ def test_config_errors_name_the_key():
     data["lawyer_fee"]["max"] = 1_000
     with pytest.raises(RecoverscoreError, match=r"lawyer_fee: .*max \(1000.0\) is below min"):
         parse_config(data, CostConfig)
+
+
+def test_a_lawsuit_served_by_public_notice_pays_the_notice_whatever_the_outcome(costs):
+    """docs/domain.md §4.2: a debtor who cannot be found is sued all the same, served by public
+    notice; its fee and days are an assumption of configs/costs.yaml."""
+    notice = costs.public_notice
+    assert notice.fee > 0 and notice.days >= 30  # a summons is deemed served after 30 days
+    tiers = np.array(["soft_reminder", "mediation", "payment_order", "litigation"] * 2)
+    claim = np.full(8, 100_000.0)
+    outcome = np.repeat([False, True], 4)
+    plain = costs.court_fees(tiers, claim, outcome, True)
+    served = costs.court_fees(tiers, claim, outcome, True, served_by_notice=True)
+    np.testing.assert_allclose(served - plain, np.where(tiers == "litigation", notice.fee, 0.0))
+    lost = costs.incurred(tiers, claim, 0.0, 0, True, True)
+    found = costs.incurred(tiers, claim, 0.0, 0, False, True)
+    np.testing.assert_allclose(lost - found, np.where(tiers == "litigation", notice.fee, 0.0))
+    for tier in ("soft_reminder", "mediation", "payment_order", "litigation"):
+        extra = notice.days if tier == "litigation" else 0.0
+        np.testing.assert_allclose(
+            costs.duration(tier, np.array([False, True])),
+            [costs.duration_days[tier], costs.duration_days[tier] + extra],
+        )
+
+
+def test_wages_and_bank_balances_are_enforceable_above_their_floors(costs):
+    """docs/domain.md §4.3: enforcement reaches wages and bank balances, not only property."""
+    income_floor = costs.enforceable.monthly_income_above
+    bank_floor = costs.enforceable.bank_balance_above
+    nan = np.nan
+    cases = [  # (property, monthly income, bank balance) -> enforceable
+        ((True, nan, nan), True),
+        ((False, nan, nan), False),
+        ((False, income_floor, nan), False),
+        ((False, income_floor + 1, nan), True),
+        ((False, nan, bank_floor), False),
+        ((False, nan, bank_floor + 1), True),
+        ((False, 0.0, 0.0), False),
+    ]
+    found = costs.enforceable_assets(
+        np.array([c[0][0] for c in cases]),
+        np.array([c[0][1] for c in cases]),
+        np.array([c[0][2] for c in cases]),
+    )
+    np.testing.assert_array_equal(found, [c[1] for c in cases])
+    # a file without the columns: property alone
+    np.testing.assert_array_equal(costs.enforceable_assets(np.array([True, False])), [True, False])

@@ -161,7 +161,7 @@ def test_summary_and_chart_show_what_moved(ref, data):
         chinese = drift.psi_figure(report, language="zh")
         chinese.savefig(io.BytesIO(), format="png")
     shown = [t.get_text() for t in chinese.axes[0].get_yticklabels()]
-    assert "已过诉讼时效" in shown and "若采用诉讼的回收概率" in shown
+    assert "已过诉讼时效" in shown and "若采用诉讼的回款概率" in shown
 
 
 def test_headline_names_the_drifted_columns_or_says_none_moved(ref, data):

@@ -141,6 +141,10 @@ def test_scoring_with_cells(package, portfolio, model_dir):
         legal = ";".join(e for e in excluded.split(";") if not e.endswith("LOW_SUPPORT"))
         assert f"{tier}:" not in legal
     assert explored["why"].str.startswith("experiment q4-2026, cell explore:").all()
+    # every cell's contact plan follows the tier it got (issue 14: the plan is part of the output)
+    np.testing.assert_array_equal(
+        scored["contact_plan"].notna(), scored["recommended_tier"] == "soft_reminder"
+    )
     # the design propensity from the cells' choices, computed here independently
     same_champion = scored["recommended_tier"] == plain["recommended_tier"]
     same_value = scored["recommended_tier"] == value["recommended_tier"]

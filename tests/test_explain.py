@@ -80,6 +80,22 @@ def _code_features(texts) -> dict[str, str]:
     return {entry.code: name for name, entry in texts.features.items()}
 
 
+def _expected_reasons(shap_row: pd.Series, texts, k: int) -> list[str]:
+    """The features a debtor's reasons should name, worked out here from its SHAP values: the
+    strongest first, never a care feature, at most one of features that say the same thing."""
+    taken, picked = set(), []
+    for feature in shap_row.abs().sort_values(ascending=False, kind="stable").index:
+        entry = texts.features.get(feature)
+        groups = set(entry.groups) if entry is not None else set()
+        if len(picked) == k or shap_row[feature] == 0:
+            break
+        if (entry is not None and not entry.reason) or groups & taken:
+            continue
+        picked.append(feature)
+        taken |= groups
+    return picked
+
+
 # --- contributions --------------------------------------------------------------------------------
 
 
@@ -128,7 +144,7 @@ def test_contributions_use_the_tier_column_when_no_tier_is_given(model, rows):
 # --- the reason texts -----------------------------------------------------------------------------
 
 
-def test_every_standard_feature_has_a_code_and_both_templates_in_both_languages(texts):
+def test_every_standard_feature_has_a_code_and_a_fact_in_both_languages(texts):
     codes = []
     for name in STANDARD_FEATURES:
         entry = texts.features[name]
@@ -136,15 +152,16 @@ def test_every_standard_feature_has_a_code_and_both_templates_in_both_languages(
         codes.append(entry.code)
         for language in LANGUAGES:
             wording = getattr(entry, language)
-            for template in (wording.raises, wording.lowers):
-                assert template.strip(), (name, language)
-                sentence = template.format(value="7", s="s", feature=wording.label)
-                assert "{" not in sentence and "}" not in sentence
-            assert "raises" in wording.raises.lower() or language != "en"
-            assert "lowers" in wording.lowers.lower() or language != "en"
-            assert CJK.search(wording.raises) or language != "zh"
+            assert CJK.search(wording.label) or language != "zh"
+            if not entry.reason:
+                continue
+            sentence = wording.fact.format(value="7", s="s", feature=wording.label)
+            assert "{" not in sentence and "}" not in sentence
+            assert CJK.search(wording.fact) or language != "zh"
     assert len(codes) == len(set(codes)), "reason codes must be unique"
     assert TIER_FEATURE not in texts.features
+    care = {name for name, entry in texts.features.items() if not entry.reason}
+    assert care == {"region", "is_elderly", "disaster_affected"}
 
 
 def _write(tmp_path, data) -> str:
@@ -168,9 +185,13 @@ def test_yaml_errors_name_the_key(tmp_path, raw_texts):
     ("change", "message"),
     [
         (
-            lambda d: d["features"]["n_assets"]["en"].update(raises="{amount} x"),
-            "n_assets.en.raises",
+            lambda d: d["features"]["n_assets"]["en"].update(fact="{amount} x"),
+            "n_assets.en.fact",
         ),
+        (lambda d: d["features"]["n_assets"]["zh"].pop("fact"), r"n_assets: .*fact.*'zh'"),
+        (lambda d: d["words"]["zh"].update(raises="{value}"), r"words\.zh\.raises"),
+        (lambda d: d["words"]["en"]["tier_levels"].pop("mediation"), "mediation"),
+        (lambda d: d["codes"]["NO_ASSETS"].pop("zh"), r"codes\.NO_ASSETS\.zh"),
         (lambda d: d["features"]["n_assets"].update(colour="red"), r"n_assets\.colour"),
         (lambda d: d["features"]["owns_vehicle"].update(code="REALTY"), "REALTY"),
         (lambda d: d["features"].pop("pays_tax"), "pays_tax"),
@@ -200,24 +221,23 @@ def test_reasons_are_the_top_k_by_absolute_contribution_with_signed_codes(model,
         assert len(codes) == k
         assert row["top_reasons"].split(" | ") == [row[f"reason_{j + 1}"] for j in range(k)]
         values = shap_values.loc[index]
-        expected = values.abs().sort_values(ascending=False, kind="stable").index[:k]
         features = [by_code[code[:-1]] for code in codes]
-        assert features == list(expected)
+        assert features == _expected_reasons(values, texts, k)
         for code, feature, text in zip(codes, features, row.iloc[2:], strict=True):
             sign = "+" if values[feature] > 0 else "-"
             assert code[-1] == sign
-            assert ("raises" if sign == "+" else "lowers") in text
+            assert text.endswith("recovery more likely" if sign == "+" else "recovery less likely")
     assert not out["reason_codes"].str.contains("TIER|tier").any()
 
 
-def test_the_tier_is_never_a_reason_even_when_it_matters_most(model, rows):
+def test_the_tier_is_never_a_reason_even_when_it_matters_most(model, rows, texts):
     shap_values = contributions(model, rows, "soft_reminder")
     names = [c for c in shap_values.columns if c not in (BASE_VALUE, TIER_FEATURE)]
     out = _reasons(model, rows, "soft_reminder", k=len(names) + 3)
     assert not out["top_reasons"].str.contains("tier").any()
-    nonzero = (shap_values[names] != 0).sum(axis=1)
+    eligible = shap_values[names].apply(lambda r: len(_expected_reasons(r, texts, 99)), axis=1)
     counts = out["reason_codes"].str.count(";") + 1
-    pd.testing.assert_series_equal(counts, nonzero, check_names=False, check_dtype=False)
+    pd.testing.assert_series_equal(counts, eligible, check_names=False, check_dtype=False)
     last = out[f"reason_{len(names) + 1}"]
     assert last.isna().all()  # more reasons asked for than there are inputs
 
@@ -236,7 +256,9 @@ def test_an_old_time_barred_debt_gives_an_age_reason_that_lowers(model, history)
     out = _reasons(model, debt, "litigation", k=3).iloc[0]
     age = [c for c in out["reason_codes"].split(";") if c[:-1] in AGE_CODES]
     assert age and all(c.endswith("-") for c in age), out["reason_codes"]
-    assert re.search(r"(days past due|limitation|time-barred)[^|]* lowers", out["top_reasons"])
+    assert re.search(
+        r"(days past due|limitation|time-barred)[^|]*: recovery less likely", out["top_reasons"]
+    )
 
 
 def test_values_read_naturally(model, history, texts):
@@ -255,24 +277,26 @@ def test_values_read_naturally(model, history, texts):
     }
     days = (pd.Timestamp(AS_OF) - pd.Timestamp("2015-03-01")).days
     expected = {
-        "days_past_due": (f"{days:,} days past due", f"逾期{days:,}天"),
-        "log_income_to_principal": ("annual income 2.3x the debt", "年收入为欠款的2.3倍"),
-        "owns_real_estate": ("No real estate", "名下无房产"),
-        "days_since_last_payment": ("No payment received yet", "尚无任何还款"),
+        "days_past_due": (f"{days:,} days past due", f"逾期{days}天"),
+        "log_income_to_principal": ("Annual income 2.3x the debt", "年收入为欠款的2.3倍"),
+        "owns_real_estate": ("No real estate on record", "名下无房产"),
+        "days_since_last_payment": ("No payment received yet", "尚无还款"),
         "aging_bucket": ("time-barred aging bucket", "账龄已过诉讼时效"),
-        "days_left_in_limitation": ("limitation period that ended", "诉讼时效已于"),
-        "contact_status": ("unreachable", "已失联"),
-        "log_principal": ("CNY 10,000", "10,000元"),
+        "days_left_in_limitation": ("limitation period ended", "诉讼时效已于"),
+        "contact_status": ("unreachable (contact lost)", "已失联"),
+        "log_principal": ("A principal of CNY 10,000", "欠款本金1万元"),
     }
+    assert set(by_feature) == set(
+        _expected_reasons(values.drop([BASE_VALUE, TIER_FEATURE]), texts, 40)
+    )
     checked = 0
     for feature, (english, chinese) in expected.items():
-        if values[feature] == 0:
-            assert feature not in by_feature
+        if feature not in by_feature:  # no effect, or a stronger feature says the same
             continue
         assert english in by_feature[feature][0]
         assert chinese in by_feature[feature][1]
         checked += 1
-    assert checked >= 5
+    assert checked >= 4
     for english, chinese in by_feature.values():
         assert not re.search(r"\bnan\b|None|\{", english + chinese)
 
@@ -280,7 +304,9 @@ def test_values_read_naturally(model, history, texts):
 def test_chinese_reasons(model, rows):
     out = _reasons(model, rows, "mediation", language="zh")
     assert out["top_reasons"].map(lambda t: bool(CJK.search(t))).all()
-    assert out["reason_1"].str.endswith("回收可能性").all()
+    sentences = pd.concat([out[f"reason_{j}"] for j in (1, 2, 3)]).dropna()
+    assert sentences.str.fullmatch(r"[^，]+，回款可能性(上升|下降)").all()
+    assert not sentences.str.contains(r"回收|提高|降低|[A-Za-z]|\d,\d").any()
     english = _reasons(model, rows, "mediation")
     pd.testing.assert_series_equal(out["reason_codes"], english["reason_codes"])
 
@@ -313,9 +339,9 @@ def test_an_extra_user_column_uses_the_default_template(history, texts):
     mine = out["reason_codes"].str.contains(r"\bBUREAU_SCORE[+-]")
     assert mine.mean() > 0.5  # the column carries the outcome, so it is a top reason
     sentences = out["top_reasons"][mine]
-    assert sentences.str.contains(r"bureau_score = [\d,.]+ (?:raises|lowers) recovery").all()
+    assert sentences.str.contains(r"bureau_score = [\d,.]+: recovery (?:more|less) likely").all()
     zh = _reasons(model, own.head(20), k=3, language="zh")["top_reasons"]
-    assert zh.str.contains(r"bureau_score为[\d,.]+\uff0c(?:提高|降低)回收可能性").any()
+    assert zh.str.contains(r"bureau_score为[\d.]+\uff0c回款可能性(?:上升|下降)").any()
 
 
 def test_reasons_reuse_given_contributions(model, rows):
@@ -392,6 +418,127 @@ def test_waterfall_wants_one_row(model, history):
         waterfall_figure(model, history.head(2))
 
 
+# --- care, not blame; one reason per thing said; the trade's Chinese ------------------------------
+
+CARE = re.compile(
+    r"shanghai|zhejiang|guangdong|jiangsu|sichuan|henan|region|elderly|older|senior|disaster"
+    r"|上海|浙江|广东|江苏|四川|河南|地区|位于|老年|年龄|高龄|受灾|灾害|灾",
+    re.IGNORECASE,
+)
+
+
+@pytest.fixture(scope="module")
+def every_reason(model, rows) -> pd.DataFrame:
+    """All reasons (k = every input) of every debtor under every tier, in both languages."""
+    k = len(model.input_names)
+    frames = [
+        _reasons(model, rows, tier, k=k, language=language).assign(tier=tier, language=language)
+        for tier in TIERS
+        for language in LANGUAGES
+    ]
+    return pd.concat(frames)
+
+
+def test_region_age_and_disaster_are_never_a_reason(model, rows, every_reason):
+    care = ["region", "is_elderly", "disaster_affected"]
+    shap_values = contributions(model, rows, "mediation")
+    assert (shap_values["region"] != 0).any()  # in the model, so the test can fail
+    # even as by far the strongest inputs they are no reason
+    loud = shap_values.assign(**{c: 100.0 * (-1) ** i for i, c in enumerate(care)})
+    for language in LANGUAGES:
+        out = _reasons(model, rows, "mediation", k=5, language=language, shap_values=loud)
+        assert not out["top_reasons"].str.contains(CARE).any()
+        assert out["reason_codes"].str.count(";").eq(4).all()
+    sentences = pd.concat([every_reason[c] for c in every_reason if c.startswith("reason_")])
+    sentences = sentences.dropna()
+    assert len(sentences) > 10_000
+    assert not sentences.str.contains(CARE).any(), sentences[sentences.str.contains(CARE)].head()
+    assert not every_reason["reason_codes"].str.contains(r"REGION|ELDERLY|DISASTER").any()
+
+
+def test_features_that_say_the_same_thing_give_one_reason(every_reason, texts):
+    by_code = _code_features(texts)
+    for codes in every_reason["reason_codes"]:
+        groups = [g for c in codes.split(";") for g in texts.features[by_code[c[:-1]]].groups]
+        assert len(groups) == len(set(groups)), codes
+    zh = every_reason[every_reason["language"] == "zh"]["top_reasons"]
+    assert not (zh.str.contains("账龄已过诉讼时效") & zh.str.contains("诉讼时效已于")).any()
+    assert not (zh.str.contains("尚无还款") & zh.str.contains("尚无部分还款")).any()
+
+
+def _sentence(texts, feature: str, value: object, language: str, positive: bool) -> str:
+    """One feature's reason for one value, as ``reasons`` writes it."""
+    column = pd.Series([value])
+    if isinstance(value, str):
+        column = column.astype("category")
+    entry = explain._entry(texts, feature, isinstance(value, str), language)
+    words = getattr(texts.words, language)
+    shown = explain._show(column, entry, words)
+    return explain._sentences(entry, shown, np.array([positive]), words)[0]
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "language", "positive", "expected"),
+    [
+        ("days_past_due", 1369.0, "zh", False, "逾期1369天，回款可能性下降"),
+        ("days_past_due", 1369.0, "en", False, "1,369 days past due: recovery less likely"),
+        ("days_left_in_limitation", -206.0, "zh", False, "诉讼时效已于206天前届满，回款可能性下降"),
+        (
+            "days_left_in_limitation",
+            748.0,
+            "en",
+            False,
+            "748 days left before the limitation period ends: recovery less likely",
+        ),
+        ("log_principal", np.log(8_500.0), "zh", True, "欠款本金8500元，回款可能性上升"),
+        ("log_principal", np.log(10_000.0), "zh", True, "欠款本金1万元，回款可能性上升"),
+        ("log_principal", np.log(123_456.0), "zh", False, "欠款本金12.35万元，回款可能性下降"),
+        (
+            "log_principal",
+            np.log(123_456.0),
+            "en",
+            False,
+            "A principal of CNY 123,456: recovery less likely",
+        ),
+        ("n_prior_lawsuits", 3.0, "zh", False, "被诉3次，回款可能性下降"),
+        ("n_prior_lawsuits", 1.0, "en", False, "Sued 1 time before: recovery less likely"),
+        ("n_broken_promises", 2.0, "zh", False, "承诺还款未兑现2次，回款可能性下降"),
+        ("pays_tax", 0.0, "zh", False, "未查到纳税记录，回款可能性下降"),
+        ("pays_tax", 0.0, "en", False, "No tax filings found: recovery less likely"),
+        ("contact_status", "lost", "zh", False, "债务人已失联，回款可能性下降"),
+        ("industry", "wholesale_retail", "zh", True, "所属行业：批发和零售业，回款可能性上升"),
+        (
+            "industry",
+            "technology",
+            "zh",
+            True,
+            "所属行业：信息传输、软件和信息技术服务业，回款可能性上升",
+        ),
+        ("n_partial_payments", 0.0, "zh", True, "尚无部分还款，回款可能性上升"),
+    ],
+)
+def test_the_trades_words(texts, feature, value, language, positive, expected):
+    assert _sentence(texts, feature, value, language, positive) == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "en", "zh"),
+    [
+        (0.4, "CNY 0", "0元"),
+        (-0.4, "CNY 0", "0元"),
+        (9_999.4, "CNY 9,999", "9999元"),
+        (9_999.6, "CNY 10,000", "1万元"),
+        (-12_345.0, "CNY -12,345", "-1.23万元"),
+        (1_005_000.0, "CNY 1,005,000", "100.5万元"),
+        (1.23e11, "CNY 123,000,000,000", "12300000万元"),
+    ],
+)
+def test_amounts_read_as_the_language_writes_them(texts, amount, en, zh):
+    for language, expected in (("en", en), ("zh", zh)):
+        words = getattr(texts.words, language)
+        assert explain.format_amounts(np.array([amount]), words).to_pylist() == [expected]
+
+
 def test_waterfall_reads_as_a_probability(model, history):
     row = history.iloc[[3]]
     fig = waterfall_figure(model, row, "litigation")
@@ -440,7 +587,7 @@ def test_chinese_plots_render_every_glyph_wherever_drawn(model, history, tmp_pat
     assert sum(bool(CJK.search(t)) for t in texts) >= 5
     assert not [t for t in texts if "other features" in t or t in ("High", "Low")]
     if kind == "waterfall":
-        assert fig.axes[2].get_title().startswith("诉讼方式下回收概率")
+        assert fig.axes[2].get_title().startswith("诉讼方式下回款概率")
         assert fig.axes[1].get_xticklabels()[0].get_text() == "\n平均水平"
 
 

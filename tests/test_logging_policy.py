@@ -374,7 +374,7 @@ def test_overlap_figure_is_labelled_for_people():
         figure = lp.overlap_figure(overlap, "zh")
         figure.savefig(io.BytesIO(), format="png")
     zh = figure.axes[0]
-    assert zh.get_xticklabels()[0].get_text() == "温和提醒"
+    assert zh.get_xticklabels()[0].get_text() == "提醒催收（短信/语音）"
     assert zh.get_yticklabels()[0].get_text() == "0-30天·x"
     with pytest.raises(RecoverscoreError, match="unknown language"):
         lp.overlap_figure(overlap, "fr")

@@ -198,10 +198,13 @@ def test_an_own_data_package_names_the_guardrails_it_cannot_check(history):
     assert package.unchecked_rules() == [
         "TIME_BARRED",
         "DISPUTED",
+        "EVIDENCE_INCOMPLETE",
         "NO_ASSETS",
         "DISASTER_GRACE",
         "DIALECT_STAFF",
+        "SUPPORTIVE_CONTACT",
     ]
     scored = score(own.head(20), package)
     assert scored.columns[0] == "case"
-    assert scored["why"].str.contains("not checked, no data: TIME_BARRED").all()
+    unchecked = "not checked, no data: the limitation period has expired, the debtor disputes"
+    assert scored["why"].str.contains(unchecked).all()

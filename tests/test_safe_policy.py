@@ -78,7 +78,7 @@ def test_low_support_tiers_are_named_and_explained(world):
     value = decide(_cases(frame, p, support), POLICY, COSTS, "value", capacity={})
     differs = value["recommended_tier"] != "soft_reminder"
     assert differs.any()
-    assert safe.loc[differs, "why"].str.contains(r"kept soft_reminder: debts like this one").all()
+    assert safe.loc[differs, "why"].str.contains(r"kept soft reminder: debts like this one").all()
 
 
 def test_with_full_support_it_is_the_value_policy(world):

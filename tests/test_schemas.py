@@ -203,6 +203,7 @@ def test_scored_schema_has_every_tier_and_rejects_recommending_an_excluded_tier(
         "reason_codes": ["", ""],
         "flags": ["", ""],
         "why": ["", ""],
+        "contact_plan": [None, None],
         "overrides": [None, None],
         "cell": ["champion", "champion"],
         "assignment_propensity": [1.0, 1.0],

@@ -144,3 +144,29 @@ def test_facts_are_worked_out_once_per_batch(package, portfolio, monkeypatch):
     monkeypatch.setattr(facts_module.DebtFacts, "compute", classmethod(counting))
     Scorer(package, ScoringOptions()).score_batch(portfolio.head(40))
     assert calls == [40]
+
+
+def test_the_contact_plan_and_the_flags_reach_the_scored_output(package, portfolio):
+    result = Scorer(package, ScoringOptions(language="zh")).score_batch(portfolio)
+    scored = result.scored
+    soft = (scored["recommended_tier"] == "soft_reminder").to_numpy()
+    assert soft.any() and not soft.all()
+    np.testing.assert_array_equal(scored["contact_plan"].notna().to_numpy(), soft)
+    plans = scored["contact_plan"][soft]
+    assert plans.str.startswith("第0天10:00智能语音提醒").all()
+    lawful = scored["excluded_tiers"].str.replace(r"[a-z_]+:LOW_SUPPORT", "", regex=True)
+    court_open = ~(lawful.str.contains("payment_order:") & lawful.str.contains("litigation:"))
+    np.testing.assert_array_equal(plans.str.contains("法律告知函"), court_open[soft])
+    counted = {
+        code: int(scored["flags"].str.split(";").map(lambda f, c=code: c in f).sum())
+        for code in ("DIALECT_STAFF", "SUPPORTIVE_CONTACT", "NO_POSITIVE_TIER")
+    }
+    assert result.stats["flags"] == {code: n for code, n in counted.items() if n}
+    assert counted["DIALECT_STAFF"] > 0
+
+
+def test_rules_an_optional_column_feeds_are_named_where_a_batch_lacks_it(package, portfolio):
+    rows = portfolio.head(30)
+    note = "not checked, no data: the evidence of the debt is incomplete"
+    assert not score(rows, package)["why"].str.contains(note).any()
+    assert score(rows.drop(columns="evidence_complete"), package)["why"].str.contains(note).all()

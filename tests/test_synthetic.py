@@ -263,12 +263,15 @@ def test_time_barred_debts_gain_nothing_from_judicial_tiers(world, world_config)
         world["last_acknowledgment_date"],
         world["as_of"],
         world_config.limitation_years,
+        world["disaster_date"],
     )
     assert 0.02 < barred.mean() < 0.2
     voluntary = voluntary_probability(world, world_config)
+    unserved = (world["contact_status"] == "lost") | ~world["evidence_complete"].astype(bool)
     for tier in ("payment_order", "litigation"):
         np.testing.assert_allclose(world.loc[barred, P[tier]], voluntary[barred], rtol=1e-12)
-        assert (world.loc[~barred, P[tier]].to_numpy() > voluntary[~barred]).all()
+        live = ~barred & ~(unserved.to_numpy() & (tier == "payment_order"))
+        assert (world.loc[live, P[tier]].to_numpy() > voluntary[live]).all()
     for tier in ("soft_reminder", "mediation"):  # persuasion still works a little
         assert (world.loc[barred, P[tier]].to_numpy() > voluntary[barred]).all()
 
@@ -308,10 +311,16 @@ def test_disputes_sink_payment_orders(world, world_config):
     assert by_flag[True] < 0.5 * by_flag[False]
 
 
-def test_litigation_pays_only_with_attachable_assets(world, world_config):
+def test_litigation_pays_only_with_something_to_enforce_against(world, world_config):
     assert (world.groupby("owns_real_estate")[P["litigation"]].mean().diff().iloc[-1]) > 0.1
     rows = world.head(5_000)
-    none = rows.assign(owns_real_estate=False, owns_vehicle=False, has_equity_holdings=False)
+    none = rows.assign(
+        owns_real_estate=False,
+        owns_vehicle=False,
+        has_equity_holdings=False,
+        monthly_income=rows["monthly_income"] * 0,  # individuals: no wages; enterprises: NaN
+        bank_balance=np.nan,
+    )
     house = none.assign(owns_real_estate=True)
     lift_none = true_probabilities(none, world_config)[P["litigation"]] - voluntary_probability(
         none, world_config
@@ -324,6 +333,7 @@ def test_litigation_pays_only_with_attachable_assets(world, world_config):
         rows["last_acknowledgment_date"],
         rows["as_of"],
         world_config.limitation_years,
+        rows["disaster_date"],
     )
     assert (lift_house[~barred] > lift_none[~barred]).all()
     assert np.allclose(lift_house[barred], 0, atol=1e-12)
@@ -357,10 +367,15 @@ def test_costs_follow_the_fee_schedule(world):
     costs = load_costs()
     lit = world[world["given_tier"] == "litigation"]
     principal = lit["principal"].to_numpy()
+    # something to freeze: property, wages above the floor, a bank balance above the floor
     assets = lit[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
+    assets |= lit["monthly_income"].fillna(0) > costs.enforceable.monthly_income_above
+    assets |= lit["bank_balance"].fillna(0) > costs.enforceable.bank_balance_above
     days = (lit["as_of"] - lit["due_date"]).dt.days.to_numpy()
     lost = (lit["contact_status"] == "lost").to_numpy()
-    base = costs.handling_cost["litigation"] + costs.lawyer_fee.fee(principal)
+    # a debtor who cannot be found is served by public notice, paid whatever the outcome
+    notice = np.where(lost, costs.public_notice.fee, 0.0)
+    base = costs.handling_cost["litigation"] + costs.lawyer_fee.fee(principal) + notice
     # not recovered: the prepaid acceptance and preservation fees are the creditor's loss
     prepaid = costs.lawsuit_acceptance_fee(principal) + np.where(
         assets, costs.preservation_fee.fee(principal), 0.0
@@ -371,6 +386,81 @@ def test_costs_follow_the_fee_schedule(world):
     np.testing.assert_allclose(lit["costs"], expected, atol=0.01)
     soft = world[(world["given_tier"] == "soft_reminder") & ~world["recovered"]]
     assert (soft["costs"] == costs.handling_cost["soft_reminder"]).all()
+
+
+def test_a_payment_order_lifts_nothing_where_it_cannot_be_served_or_is_unevidenced(
+    world, world_config
+):
+    rows = world.head(5_000)
+    for unserved in (
+        rows.assign(contact_status="lost"),
+        rows.assign(evidence_complete=pd.array([False] * len(rows), dtype="boolean")),
+    ):
+        truth = true_probabilities(unserved, world_config)
+        np.testing.assert_allclose(
+            truth[P["payment_order"]], voluntary_probability(unserved, world_config), rtol=1e-12
+        )
+        assert (
+            truth[P["litigation"]] > voluntary_probability(unserved, world_config) + 1e-6
+        ).mean() > 0.5
+    evidenced = rows.assign(evidence_complete=pd.array([True] * len(rows), dtype="boolean"))
+    reachable = evidenced.assign(contact_status="reachable")
+    assert (
+        true_probabilities(reachable, world_config)[P["payment_order"]]
+        > voluntary_probability(reachable, world_config)
+    ).mean() > 0.9
+    # unknown evidence (a file without the column) is no gap
+    unknown = true_probabilities(reachable.drop(columns="evidence_complete"), world_config)
+    pd.testing.assert_frame_equal(unknown, true_probabilities(reachable, world_config))
+
+
+def test_wages_and_bank_balances_lift_litigation(world, world_config):
+    rows = world[(world["debtor_type"] == "individual") & ~world["owns_real_estate"]].head(3_000)
+    bare = rows.assign(owns_vehicle=False, has_equity_holdings=False, bank_balance=np.nan)
+    low, high = bare.assign(monthly_income=500.0), bare.assign(monthly_income=30_000.0)
+    banked = low.assign(bank_balance=rows["principal"] * 2)
+    lit = {
+        name: true_probabilities(f, world_config)[P["litigation"]]
+        for name, f in (("low", low), ("high", high), ("banked", banked))
+    }
+    barred = is_time_barred(
+        rows["due_date"],
+        rows["last_acknowledgment_date"],
+        rows["as_of"],
+        world_config.limitation_years,
+        rows["disaster_date"],
+    )
+    assert (lit["high"][~barred] > lit["low"][~barred]).all()
+    assert (lit["banked"][~barred] > lit["low"][~barred]).all()
+    assert (lit["high"] - lit["low"]).mean() > 0.02 and (lit["banked"] - lit["low"]).mean() > 0.02
+
+
+def test_disasters_are_recent_and_dated_and_suspend_the_limitation(world, world_config):
+    hit = world["disaster_affected"].to_numpy()
+    assert 0.005 < hit.mean() < 0.1
+    np.testing.assert_array_equal(world["disaster_date"].notna().to_numpy(), hit)
+    since = (world["as_of"] - world["disaster_date"]).dt.days[hit]
+    assert since.between(0, world_config.population.disaster_within_days - 1).all()
+    # a debt whose limitation ran out last month, hit by a disaster two months before that:
+    # suspended (Civil Code art. 194), so the courts still lift it
+    rows = world[~world["disaster_affected"]].head(300)
+    due = rows["as_of"] - pd.DateOffset(years=3) - pd.Timedelta(days=30)
+    expired = rows.assign(
+        due_date=due,
+        last_acknowledgment_date=pd.NaT,
+        last_payment_date=pd.NaT,
+        n_partial_payments=0,
+        contact_status="reachable",
+    )
+    suspended = expired.assign(
+        disaster_affected=True, disaster_date=due + pd.DateOffset(years=3) - pd.Timedelta(days=60)
+    )
+    voluntary = voluntary_probability(expired, world_config)
+    np.testing.assert_allclose(
+        true_probabilities(expired, world_config)[P["litigation"]], voluntary
+    )
+    lifted = true_probabilities(suspended, world_config)[P["litigation"]]
+    assert (lifted > voluntary_probability(suspended, world_config)).all()
 
 
 def test_sample_is_reproducible_from_its_documented_command():

@@ -1194,6 +1194,12 @@ def score_command(
     counts, mix = _scoring_tables(result)
     out.print(counts)
     out.print(mix)
+    flags = result.stats.get("flags", {})
+    if flags:
+        table = Table("flag", "debts", title="flags (care notices; no tier worth its cost)")
+        for flag, n in sorted(flags.items()):
+            table.add_row(flag, f"{n:,}")
+        out.print(table)
     if result.stats.get("cells"):
         cells = Table("cell", "debts", "share", title=f"experiment {design.name}")
         total = sum(result.stats["cells"].values())

@@ -93,10 +93,20 @@ class InputContract(StrictModel):
 
     @cached_property
     def schema(self) -> pa.DataFrameSchema:
-        """The pandera schema: standard definitions, the user's columns, the rules that apply."""
+        """The pandera schema: standard definitions, the user's columns, the rules that apply.
+
+        The portfolio's optional columns (``evidence_complete``, ``bank_balance``...) are in
+        every contract: a file may leave them out, and where it has them they are parsed and
+        checked before any rule reads them.
+        """
         base = Portfolio.to_schema()
         columns = {self.id_column: base.columns[STANDARD_ID].set_name(self.id_column)}
         columns |= {name: base.columns[name] for name in self.standard}
+        columns |= {
+            name: column
+            for name, column in base.columns.items()
+            if not column.required and name not in columns
+        }
         for name in self.extra_numeric:
             columns[name] = pa.Column(float, nullable=True, name=name, description="Own column")
         for name in self.extra_categorical:

@@ -14,6 +14,10 @@ creditor handling, its lawyer and the commission; a case that fails (lost, or wo
 debtor with nothing to take) costs handling, the lawyer and the prepaid court fees. The
 enforcement fee never enters the creditor's cost: it is collected from the debtor on top of the
 debt, and nothing is charged when nothing is enforced.
+
+A lawsuit against a debtor who cannot be found is served by public notice, which adds its fee and
+its days (docs/domain.md §4.2); enforcement reaches wages and bank balances as well as property
+(§4.3, ``enforceable_assets``).
 """
 
 from __future__ import annotations
@@ -139,6 +143,20 @@ class LawyerFee(StrictModel):
         return np.clip(self.rate * np.asarray(claim, dtype=float), self.min, self.max)
 
 
+class PublicNotice(StrictModel):
+    """Service by public notice for a debtor who cannot be found: its fee and the days it adds."""
+
+    fee: float = Field(ge=0)
+    days: float = Field(ge=0)
+
+
+class Enforceable(StrictModel):
+    """What enforcement can reach beyond property: wages and bank balances above these."""
+
+    monthly_income_above: float = Field(ge=0)
+    bank_balance_above: float = Field(ge=0)
+
+
 class CostConfig(StrictModel):
     """The cost schedules of ``configs/costs.yaml``. ``enforcement_fee`` is the statute's
     schedule for the record: the judgment debtor bears it, so no creditor cost includes it."""
@@ -149,6 +167,8 @@ class CostConfig(StrictModel):
     simplified_procedure_max_claim: float = Field(ge=0)
     enforcement_fee: BracketSchedule
     preservation_fee: BracketSchedule
+    public_notice: PublicNotice
+    enforceable: Enforceable
     lawyer_fee: LawyerFee
     handling_cost: PerTier[float]
     duration_days: PerTier[float]
@@ -166,19 +186,45 @@ class CostConfig(StrictModel):
         """A payment-order application costs a fraction of the full acceptance fee (art. 14)."""
         return self.acceptance_fee.fee(claim) * self.payment_order_fraction
 
+    def enforceable_assets(
+        self,
+        has_property: ArrayLike,
+        monthly_income: ArrayLike | None = None,
+        bank_balance: ArrayLike | None = None,
+    ) -> np.ndarray:
+        """Whether enforcement has something to reach: real estate, a vehicle or equity, wages
+        above ``enforceable.monthly_income_above`` or a balance above ``bank_balance_above``
+        (docs/domain.md §4.3). Missing income or balance counts as none."""
+        found = np.asarray(has_property, dtype=bool).copy()
+        for amount, floor in (
+            (monthly_income, self.enforceable.monthly_income_above),
+            (bank_balance, self.enforceable.bank_balance_above),
+        ):
+            if amount is not None:
+                found |= np.nan_to_num(np.asarray(amount, dtype=float), nan=-np.inf) > floor
+        return found
+
+    def duration(self, tier: str, served_by_notice: ArrayLike = False) -> np.ndarray:
+        """Days from decision to money: the tier's duration, longer for a lawsuit served by
+        public notice on a debtor who cannot be found."""
+        notice = self.public_notice.days if tier == "litigation" else 0.0
+        return self.duration_days[tier] + notice * np.asarray(served_by_notice, dtype=float)
+
     def court_fees(
         self,
         tier: str | np.ndarray,
         claim: ArrayLike,
         recovered: ArrayLike,
         has_attachable_assets: ArrayLike,
+        served_by_notice: ArrayLike = False,
     ) -> np.ndarray:
         """Court and lawyer costs the creditor bears for each case in its tier and outcome.
 
         A payment order prepays its fee; a lawsuit prepays the acceptance fee and, where there
         are assets to freeze, the preservation fee, and pays its lawyer. Where the debt is
-        ``recovered`` the debtor reimburses the prepaid fees, so only the lawyer remains. Other
-        tiers go to no court.
+        ``recovered`` the debtor reimburses the prepaid fees, so only the lawyer remains. A
+        lawsuit against a debtor who cannot be found (``served_by_notice``) also pays for
+        service by public notice, whatever the outcome. Other tiers go to no court.
         """
         tier = np.asarray(tier)
         claim = np.asarray(claim, dtype=float)
@@ -188,7 +234,8 @@ class CostConfig(StrictModel):
             has_attachable_assets, self.preservation_fee.fee(claim), 0.0
         )
         lawsuit = np.where(tier == "litigation", prepaid, 0.0)
-        lawyer = np.where(tier == "litigation", self.lawyer_fee.fee(claim), 0.0)
+        notice = self.public_notice.fee * np.asarray(served_by_notice, dtype=float)
+        lawyer = np.where(tier == "litigation", self.lawyer_fee.fee(claim) + notice, 0.0)
         return lawyer + np.where(failed, order + lawsuit, 0.0)
 
     def incurred(
@@ -203,13 +250,16 @@ class CostConfig(StrictModel):
         """What working each case in its tier costs the creditor (one tier for all, or per case).
 
         Every tier pays its handling cost, the commission on what is recovered, and its court
-        fees for the outcome (recovered exactly when ``amount_recovered > 0``).
+        fees for the outcome (recovered exactly when ``amount_recovered > 0``); a lawsuit
+        against a lost-contact debtor is served by public notice.
         """
         tier = np.asarray(tier)
         recovered = np.asarray(amount_recovered, dtype=float)
         handling = np.array([self.handling_cost[t] for t in TIERS])[tier_codes(tier)]
         commission = self.commission.rate(claim, days_past_due, lost_contact) * recovered
-        court = self.court_fees(tier, claim, recovered > 0, has_attachable_assets)
+        court = self.court_fees(
+            tier, claim, recovered > 0, has_attachable_assets, served_by_notice=lost_contact
+        )
         return handling + commission + court
 
 

@@ -1,6 +1,8 @@
 """Debt facts: what a debt *is* as of a decision date, worked out once per batch.
 
-Debt age, aging bucket, limitation expiry, time-barred status, assets, contactability: the model's
+Debt age, aging bucket, limitation expiry (suspended by a disaster in its last six months),
+time-barred status, assets, income and bank balance, contactability, evidence, disaster grace: the
+model's
 features, the policy's guardrails and economics, the explanations and the drift counter all need
 them. ``DebtFacts.compute`` derives each one once from a validated frame and hands the same arrays
 to every stage, so no stage works them out again (and no two stages can disagree on them).
@@ -21,6 +23,12 @@ AGING_BUCKETS: tuple[str, ...] = ("0-30", "31-90", "91-180", "181-365", "1-3y", 
 (a written acknowledgment or a partial payment can keep an old debt alive)."""
 
 _BUCKET_EDGES = np.array([30, 90, 180, 365])
+DISASTER_GRACE_DAYS = 30
+"""A debtor hit by a natural disaster gets this many days of grace from its date
+(docs/domain.md §4.8)."""
+SUSPENSION_MONTHS = 6
+"""Force majeure in the last six months of the limitation period suspends it; the period then
+ends six months after the obstacle ends (Civil Code art. 194, docs/domain.md §4.1)."""
 ASSET_COLUMNS: tuple[str, ...] = ("owns_real_estate", "owns_vehicle", "has_equity_holdings")
 LIMITATION_COLUMNS: tuple[str, ...] = ("due_date", "last_acknowledgment_date")
 
@@ -31,13 +39,28 @@ def days_past_due(due_date: pd.Series, as_of: pd.Series | pd.Timestamp) -> np.nd
 
 
 def limitation_expiry(
-    due_date: pd.Series, last_acknowledgment_date: pd.Series, years: int
+    due_date: pd.Series,
+    last_acknowledgment_date: pd.Series,
+    years: int,
+    disaster_date: pd.Series | None = None,
 ) -> pd.Series:
-    """The day the limitation period ends: ``years`` after the due date or last interruption."""
+    """The day the limitation period ends: ``years`` after the due date or last interruption,
+    later where a disaster suspended it.
+
+    A disaster that stops the creditor during the period's last ``SUSPENSION_MONTHS`` suspends
+    it, and the period then ends ``SUSPENSION_MONTHS`` after the obstacle ends (Civil Code art.
+    194). Assumption: the obstacle lasts the debtor's grace period (``DISASTER_GRACE_DAYS``).
+    """
     start = last_acknowledgment_date.where(
         last_acknowledgment_date.notna() & (last_acknowledgment_date > due_date), due_date
     )
-    return start + pd.DateOffset(years=years)
+    expiry = start + pd.DateOffset(years=years)
+    if disaster_date is None:
+        return expiry
+    ends = disaster_date + pd.Timedelta(days=DISASTER_GRACE_DAYS)
+    last_months = expiry - pd.DateOffset(months=SUSPENSION_MONTHS)
+    suspended = disaster_date.notna() & (disaster_date <= expiry) & (ends >= last_months)
+    return expiry.where(~suspended, ends + pd.DateOffset(months=SUSPENSION_MONTHS))
 
 
 def is_time_barred(
@@ -45,10 +68,26 @@ def is_time_barred(
     last_acknowledgment_date: pd.Series,
     as_of: pd.Series | pd.Timestamp,
     years: int,
+    disaster_date: pd.Series | None = None,
 ) -> np.ndarray:
     """True where the limitation period ended before the as-of date."""
-    expiry = limitation_expiry(due_date, last_acknowledgment_date, years)
+    expiry = limitation_expiry(due_date, last_acknowledgment_date, years, disaster_date)
     return (pd.to_datetime(as_of) > expiry).to_numpy()
+
+
+def in_disaster_grace(
+    disaster_affected: pd.Series,
+    as_of: pd.Series | pd.Timestamp | None,
+    disaster_date: pd.Series | None = None,
+) -> np.ndarray:
+    """True where a disaster-hit debtor is in the grace period: within ``DISASTER_GRACE_DAYS``
+    of the disaster's date, or, where the date is not known, whenever hit."""
+    affected = disaster_affected.to_numpy(dtype=bool)
+    if disaster_date is None or as_of is None:
+        return affected
+    since = (pd.to_datetime(as_of) - disaster_date).dt.days
+    within = ((since >= 0) & (since < DISASTER_GRACE_DAYS)).to_numpy(dtype=bool)
+    return np.where(disaster_date.notna().to_numpy(), within, affected)
 
 
 def aging_bucket_codes(days: np.ndarray, time_barred: np.ndarray) -> np.ndarray:
@@ -72,12 +111,17 @@ FACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "principal": ("principal",),
     "claim": ("principal",),
     "has_assets": ASSET_COLUMNS,
+    "monthly_income": ("monthly_income",),
+    "bank_balance": ("bank_balance",),
     "lost_contact": ("contact_status",),
     "disputed": ("disputes_debt",),
+    "evidence_incomplete": ("evidence_complete",),
     "disaster": ("disaster_affected",),
+    "disaster_grace": ("disaster_affected",),
     "elderly": ("is_elderly",),
 }
-"""The columns each fact is worked out from."""
+"""The columns each fact is worked out from (the optional ``disaster_date`` refines the
+limitation expiry and the disaster grace where a file has it)."""
 
 
 def facts_from_columns(columns: set[str]) -> set[str]:
@@ -91,6 +135,12 @@ def _has(frame: pd.DataFrame, *columns: str) -> bool:
 
 def _flag(frame: pd.DataFrame, column: str) -> np.ndarray | None:
     return frame[column].to_numpy(dtype=bool) if column in frame.columns else None
+
+
+def _amount(frame: pd.DataFrame, column: str) -> np.ndarray | None:
+    if column not in frame.columns:
+        return None
+    return frame[column].to_numpy(dtype=float, na_value=np.nan)
 
 
 @dataclass(frozen=True)
@@ -107,22 +157,30 @@ class DebtFacts:
     aging_bucket: np.ndarray | None  # ordinal codes into AGING_BUCKETS
     principal: np.ndarray | None
     claim: np.ndarray | None  # principal plus accrued interest and penalties, where known
-    has_assets: np.ndarray | None
+    has_assets: np.ndarray | None  # real estate, a vehicle or equity
+    monthly_income: np.ndarray | None  # NaN where not known
+    bank_balance: np.ndarray | None  # NaN where not known
     lost_contact: np.ndarray | None
     disputed: np.ndarray | None
-    disaster: np.ndarray | None
+    evidence_incomplete: np.ndarray | None  # the file says evidence is incomplete
+    disaster: np.ndarray | None  # hit by a natural disaster
+    disaster_grace: np.ndarray | None  # within the grace period after it
     elderly: np.ndarray | None
 
     @classmethod
     def compute(cls, frame: pd.DataFrame, limitation_years: int) -> DebtFacts:
         """Every fact the frame's columns allow; dates are read from ``frame['as_of']``."""
         as_of = frame["as_of"] if "as_of" in frame.columns else None
+        disaster_date = frame["disaster_date"] if "disaster_date" in frame.columns else None
         days = expiry = left = barred = bucket = None
         if as_of is not None and "due_date" in frame.columns:
             days = days_past_due(frame["due_date"], as_of)
         if _has(frame, *LIMITATION_COLUMNS):
             expiry = limitation_expiry(
-                frame["due_date"], frame["last_acknowledgment_date"], limitation_years
+                frame["due_date"],
+                frame["last_acknowledgment_date"],
+                limitation_years,
+                disaster_date,
             )
             if as_of is not None:
                 left = (expiry - as_of).dt.days.to_numpy(dtype=float)
@@ -152,9 +210,21 @@ class DebtFacts:
                 if _has(frame, *ASSET_COLUMNS)
                 else None
             ),
+            monthly_income=_amount(frame, "monthly_income"),
+            bank_balance=_amount(frame, "bank_balance"),
             lost_contact=None if contact is None else (contact == "lost").to_numpy(dtype=bool),
             disputed=_flag(frame, "disputes_debt"),
+            evidence_incomplete=(
+                frame["evidence_complete"].eq(False).to_numpy(dtype=bool, na_value=False)
+                if "evidence_complete" in frame.columns
+                else None
+            ),
             disaster=_flag(frame, "disaster_affected"),
+            disaster_grace=(
+                in_disaster_grace(frame["disaster_affected"], as_of, disaster_date)
+                if "disaster_affected" in frame.columns
+                else None
+            ),
             elderly=_flag(frame, "is_elderly"),
         )
 

@@ -151,6 +151,12 @@ class Portfolio(pa.DataFrameModel):
         isin=list(CONTACT_STATUSES), description="Can the debtor be reached"
     )
     disputes_debt: Series[bool] = pa.Field(description="The debtor disputes the debt")
+    evidence_complete: Series[pd.BooleanDtype] = pa.Field(
+        nullable=True,
+        required=False,
+        description="Optional: the debt is fully evidenced (contract and transfer records); "
+        "false removes payment order and litigation (missing: not known)",
+    )
     n_prior_lawsuits: Series[int] = pa.Field(
         ge=0, le=MAX_COUNT, description="Prior lawsuits as defendant"
     )
@@ -173,9 +179,23 @@ class Portfolio(pa.DataFrameModel):
     pays_tax: Series[pd.BooleanDtype] = pa.Field(
         nullable=True, description="Enterprises: files and pays tax"
     )
+    bank_balance: Series[float] = pa.Field(
+        ge=0,
+        le=MAX_CNY,
+        nullable=True,
+        required=False,
+        description="Optional: known balance of the debtor's bank accounts, CNY (enforceable)",
+    )
     is_elderly: Series[bool] = pa.Field(description="Individuals: elderly (dialect-speaking staff)")
     disaster_affected: Series[bool] = pa.Field(
-        description="In the 30-day grace period after a natural disaster"
+        description="Hit by a natural disaster; without disaster_date, taken to be in the 30-day "
+        "grace period"
+    )
+    disaster_date: Series[pa.DateTime] = pa.Field(
+        nullable=True,
+        required=False,
+        description="Optional: date of that disaster; the grace period runs 30 days from it, "
+        "and it suspends a limitation period in its last 6 months",
     )
 
     class Config:
@@ -243,6 +263,18 @@ class Portfolio(pa.DataFrameModel):
     @_row_check("is_elderly only for individuals", "is_elderly", "debtor_type")
     def _elderly_individual(cls, df: pd.DataFrame) -> pd.Series:
         return ~df["is_elderly"] | (df["debtor_type"] == "individual")
+
+    @_row_check(
+        "disaster_date only where disaster_affected, on or before as_of",
+        "disaster_date",
+        "disaster_affected",
+        "as_of",
+    )
+    def _disaster_dated(cls, df: pd.DataFrame) -> pd.Series:
+        if "disaster_date" not in df.columns:  # an optional column
+            return pd.Series(True, index=df.index)
+        date = df["disaster_date"]
+        return date.isna() | (df["disaster_affected"] & _on_or_before(date, df["as_of"]))
 
 
 class History(Portfolio):
@@ -382,10 +414,19 @@ class _ScoredBase(pa.DataFrameModel):
         description="Reason codes, CODE+ raising and CODE- lowering recovery, joined by ;",
     )
     flags: Series[str] = pa.Field(
-        nullable=True, description="Routing flags joined by ; (e.g. DIALECT_STAFF)"
+        nullable=True,
+        description="Flags joined by ;: care notices (DIALECT_STAFF, SUPPORTIVE_CONTACT), "
+        "NO_POSITIVE_TIER where no allowed tier is worth its cost",
     )
     why: Series[str] = pa.Field(
-        nullable=True, description="Expected net value of each allowed tier and what was removed"
+        nullable=True,
+        description="Expected net value of each allowed tier, what was removed and why, care "
+        "notices, in the scoring language",
+    )
+    contact_plan: Series[str] = pa.Field(
+        nullable=True,
+        description="For tiers worked by the contact plan (soft reminders): its steps, day, time "
+        "and channel; the legal notice only where a court tier is still open",
     )
     overrides: Series[str] = pa.Field(
         nullable=True,

@@ -8,22 +8,28 @@ The generating story, one debt at a time (all parameters in ``configs/synthetic.
 2. **The debt.** The principal is lognormal (enterprises about ten times larger, able debtors were
    lent more). Days past due come from a mixture that fills every aging bucket up to six years.
 3. **What ability shows.** Monthly income (individuals), annual revenue and tax status
-   (enterprises), and the attachable assets: real estate, vehicles, equity holdings.
+   (enterprises), the attachable assets: real estate, vehicles, equity holdings, and a bank
+   balance where asset investigation found one.
 4. **What willingness shows.** Contact status decays with age and rises with willingness;
    willing debtors make partial payments (recently) and acknowledge the debt in writing,
-   unwilling ones break promises and dispute. A partial payment or an acknowledgment restarts the
-   limitation period, so an old debt can be alive and a younger one time-barred.
+   unwilling ones break promises, dispute and leave the evidence incomplete. A partial payment or
+   an acknowledgment restarts the limitation period, so an old debt can be alive and a younger
+   one time-barred. Some debtors were hit by a natural disaster in the last weeks; a disaster in
+   the period's last six months suspends it (Civil Code art. 194).
 5. **Litigation history** with other creditors: lawsuits, judgments, enforcement cases and the
    dishonest-debtor list, more likely for the unwilling and the unable.
 6. **The truth.** From the observable row, the world computes the probability that the debtor
    repays within the horizon with no action (``P0``) and the lift ``L`` of each tier, both
    logistic in the row's signals (``SIGNALS``), and ``P(tier) = 1 - (1 - P0)(1 - L(tier))``.
-   Soft reminders lift willing, reachable, young debts; mediation lifts the willing but unable;
-   a payment order collapses on a disputed debt; litigation lifts only where there are attachable
-   assets; every lift decays with age; a judicial tier's lift is exactly zero on a time-barred
-   debt, so its probability falls back to ``P0``. The truth conditions on the observable row
-   only: latent traits reach the outcome through what they make visible. So the recorded
-   probability is the best any model of the row can do, and its AUC is a true Bayes limit.
+   Soft reminders lift willing, reachable, young debts; mediation lifts the willing but unable
+   and supports a disaster-hit debtor; a payment order collapses on a disputed debt and has no
+   lift at all where it cannot be served (lost contact) or the evidence is incomplete
+   (``no_lift_when``); litigation lifts where enforcement has something to reach: property,
+   wages, a bank balance; every lift decays with age; a judicial tier's lift is exactly zero on a
+   time-barred debt, so its probability falls back to ``P0``. The truth conditions on the
+   observable row only: latent traits reach the outcome through what they make visible. So the
+   recorded probability is the best any model of the row can do, and its AUC is a true Bayes
+   limit.
 7. **What happened.** A legacy policy gives each debt a tier with a known propensity: the aging
    staircase, then the configured *deviations* in order (collectors departing from it on
    observed facts, e.g. escalating large enterprise debts early), then a share of uniform
@@ -50,7 +56,7 @@ from pydantic import Field, field_validator, model_validator
 
 from recoverscore.config import PerTier, StrictModel, Tier, default_config_path, load_config
 from recoverscore.data.costs import CostConfig, claim_amount, load_costs
-from recoverscore.data.facts import days_past_due, is_time_barred
+from recoverscore.data.facts import ASSET_COLUMNS, days_past_due, is_time_barred
 from recoverscore.data.schemas import (
     TIERS,
     Portfolio,
@@ -70,6 +76,9 @@ SIGNALS: tuple[str, ...] = (
     "assets",  # number of attachable asset kinds (real estate, vehicle, equity)
     "has_assets",  # any attachable asset
     "capacity",  # log(yearly means to pay / principal), clipped to [-4, 3]
+    "wage_cover",  # individuals: share of the principal a year of withheld wages covers, <= 1
+    "bank_cover",  # share of the principal the known bank balance covers, <= 1 (0 if unknown)
+    "evidence_gap",  # the file says the evidence is incomplete
     "enterprise",  # the debtor is an enterprise
     "dishonest",  # on the dishonest-judgment-debtor list
     "judgments",  # prior judgments as defendant, capped at 3
@@ -87,6 +96,7 @@ class Population(StrictModel):
     enterprise_share: float = Field(ge=0, le=1)
     elderly_share: float = Field(ge=0, le=1)
     latent_correlation: float = Field(ge=-1, le=1)
+    disaster_within_days: int = Field(gt=0)  # a hit debtor was hit up to this many days ago
 
 
 class Region(StrictModel):
@@ -142,6 +152,14 @@ class Logit(StrictModel):
     enterprise: float = 0.0
 
 
+class BankBalance(StrictModel):
+    """A bank balance, found by asset investigation for ``known_share`` of the debtors."""
+
+    known_share: float = Field(ge=0, le=1)
+    individual: Scaled
+    enterprise: Scaled
+
+
 class AssetLink(StrictModel):
     individual: float
     enterprise: float
@@ -168,8 +186,10 @@ class Observables(StrictModel):
     real_estate: AssetLink
     vehicle: AssetLink
     equity: AssetLink
+    bank_balance: BankBalance
     contact: Contact
     disputes: Logit
+    evidence_complete: Logit
     partial_payments: Logit
     broken_promises: Logit
     acknowledgment: Logit
@@ -195,7 +215,19 @@ class Linear(StrictModel):
 
 
 class TierTruth(Linear):
+    """A tier's lift; ``judicial`` tiers add the region's court effect and lift nothing on a
+    time-barred debt, and no tier lifts anything where a signal in ``no_lift_when`` is set."""
+
     judicial: bool
+    no_lift_when: list[str] = Field(default_factory=list)
+
+    @field_validator("no_lift_when")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"unknown signal(s) {unknown}; allowed: {list(SIGNALS)}")
+        return value
 
 
 class Capacity(StrictModel):
@@ -332,6 +364,9 @@ def signals(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         capacity = np.clip(np.log(means / principal), -4.0, 3.0)
+    wages = np.where(enterprise, np.nan, means)  # an individual's yearly means are wages
+    bank = _optional(frame, "bank_balance", np.nan).to_numpy(dtype=float, na_value=np.nan)
+    evidence = _optional(frame, "evidence_complete", pd.NA).astype("boolean")
     contact = frame["contact_status"].to_numpy()
     return pd.DataFrame(
         {
@@ -345,6 +380,9 @@ def signals(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
             "assets": n_assets,
             "has_assets": (n_assets > 0).astype(float),
             "capacity": np.nan_to_num(capacity, nan=0.0),
+            "wage_cover": np.nan_to_num(np.minimum(wages / principal, 1.0), nan=0.0),
+            "bank_cover": np.nan_to_num(np.minimum(bank / principal, 1.0), nan=0.0),
+            "evidence_gap": evidence.eq(False).to_numpy(dtype=float, na_value=0.0),
             "enterprise": enterprise.astype(float),
             "dishonest": frame["on_dishonest_list"].to_numpy(dtype=float),
             "judgments": np.minimum(frame["n_prior_judgments"].to_numpy(), 3),
@@ -354,6 +392,13 @@ def signals(frame: pd.DataFrame, truth: Truth) -> pd.DataFrame:
         },
         index=frame.index,
     ).astype(float)
+
+
+def _optional(frame: pd.DataFrame, column: str, missing: object) -> pd.Series:
+    """An optional portfolio column, or ``missing`` everywhere where the frame lacks it."""
+    if column in frame.columns:
+        return frame[column]
+    return pd.Series(missing, index=frame.index, dtype=object)
 
 
 def _logit(linear: Linear, sig: pd.DataFrame) -> np.ndarray:
@@ -379,6 +424,7 @@ def _truth(frame: pd.DataFrame, config: SyntheticConfig) -> tuple[np.ndarray, pd
         frame["last_acknowledgment_date"],
         frame["as_of"],
         config.limitation_years,
+        frame.get("disaster_date"),
     )
     voluntary = _sigmoid(_logit(config.truth.voluntary, sig) + risk)
     columns = {}
@@ -387,6 +433,8 @@ def _truth(frame: pd.DataFrame, config: SyntheticConfig) -> tuple[np.ndarray, pd
         lift = _sigmoid(_logit(spec, sig) + (court if spec.judicial else 0.0))
         if spec.judicial:
             lift = np.where(barred, 0.0, lift)
+        for name in spec.no_lift_when:
+            lift = np.where(sig[name].to_numpy() > 0, 0.0, lift)
         columns[true_probability_column(tier)] = 1.0 - (1.0 - voluntary) * (1.0 - lift)
     return voluntary, pd.DataFrame(columns, index=frame.index)
 
@@ -400,9 +448,10 @@ def true_probabilities(frame: pd.DataFrame, config: SyntheticConfig) -> pd.DataF
     """True P(recover within the horizon | row, tier) for every tier, one column per tier.
 
     A pure function of the observable portfolio columns, so tests can move one column and watch
-    the truth respond. A tier's probability is ``1 - (1 - P0)(1 - lift)``: it never falls below
-    voluntary repayment, and equals it where the tier has no lift (judicial tiers once the debt
-    is time-barred).
+    the truth respond (optional columns a frame lacks count as unknown). A tier's probability is
+    ``1 - (1 - P0)(1 - lift)``: it never falls below voluntary repayment, and equals it where the
+    tier has no lift (judicial tiers once the debt is time-barred; a payment order that cannot be
+    served).
     """
     return _truth(frame, config)[1]
 
@@ -486,6 +535,14 @@ def _ability(
         base = np.where(who.enterprise, link.enterprise, link.individual)
         return rng.random(who.n) < _sigmoid(base + link.ability * who.able)
 
+    def scaled(spec: Scaled) -> np.ndarray:
+        noise = spec.noise * rng.standard_normal(who.n)
+        return spec.median * np.exp(spec.ability * who.able + noise)
+
+    found = rng.random(who.n) < obs.bank_balance.known_share
+    balance = np.where(
+        who.enterprise, scaled(obs.bank_balance.enterprise), scaled(obs.bank_balance.individual)
+    )
     return {
         "owns_real_estate": asset(obs.real_estate),
         "owns_vehicle": asset(obs.vehicle),
@@ -493,13 +550,14 @@ def _ability(
         "monthly_income": np.where(who.enterprise, np.nan, np.round(monthly, 0)),
         "annual_revenue": np.where(who.enterprise, np.round(revenue, 0), np.nan),
         "pays_tax": pd.Series(pays_tax, dtype="boolean").where(who.enterprise, pd.NA).array,
+        "bank_balance": np.where(found, np.round(balance, 0), np.nan),
     }
 
 
 def _willingness(
     rng: np.random.Generator, who: _Debtors, days: np.ndarray, obs: Observables
 ) -> dict:
-    """What willingness shows: contact, disputes, payments, promises, acknowledgments.
+    """What willingness shows: contact, disputes, evidence, payments, promises, acknowledgments.
 
     Days are counted back from the as-of date; -1 means the event never happened.
     """
@@ -527,6 +585,7 @@ def _willingness(
     return {
         "contact_status": contact,
         "disputes_debt": who.draw(rng, obs.disputes),
+        "evidence_complete": who.draw(rng, obs.evidence_complete),
         "n_partial_payments": n_paid,
         "n_broken_promises": n_broken,
         "since_paid": since_paid,
@@ -565,6 +624,7 @@ def _portfolio(
     elderly = ~who.enterprise & (rng.random(n) < config.population.elderly_share)
     disaster_share = pd.Series(who.region).map({r.name: r.disaster_share for r in config.regions})
     disaster = rng.random(n) < disaster_share.to_numpy(dtype=float)
+    since_disaster = rng.integers(0, config.population.disaster_within_days, n)
 
     day = np.datetime64(as_of.date(), "D")
     numbers = pd.Series(np.arange(start, start + n)).astype(str).str.zfill(9)
@@ -584,6 +644,7 @@ def _portfolio(
         **ability,
         "is_elderly": elderly,
         "disaster_affected": disaster,
+        "disaster_date": _dates(day, np.where(disaster, since_disaster, -1)),
     }
     return pd.DataFrame(columns)[list(Portfolio.to_schema().columns)]
 
@@ -703,14 +764,19 @@ def _history(
     return pd.concat([portfolio, labels, truth], axis=1)
 
 
-def _cost_facts(portfolio: pd.DataFrame) -> dict[str, np.ndarray]:
-    """What the cost schedules read of each debt: its claim, age, lost contact and assets."""
-    assets = portfolio[["owns_real_estate", "owns_vehicle", "has_equity_holdings"]].any(axis=1)
+def _cost_facts(portfolio: pd.DataFrame, costs: CostConfig) -> dict[str, np.ndarray]:
+    """What the cost schedules read of each debt: its claim, age, lost contact and whether
+    enforcement has something to reach (property, wages, a bank balance)."""
+    assets = costs.enforceable_assets(
+        portfolio[list(ASSET_COLUMNS)].any(axis=1),
+        portfolio["monthly_income"].to_numpy(dtype=float, na_value=np.nan),
+        _optional(portfolio, "bank_balance", np.nan).to_numpy(dtype=float, na_value=np.nan),
+    )
     return {
         "claim": claim_amount(portfolio["principal"], portfolio.get("accrued_interest")),
         "days_past_due": days_past_due(portfolio["due_date"], portfolio["as_of"]),
         "lost_contact": (portfolio["contact_status"] == "lost").to_numpy(),
-        "has_attachable_assets": assets.to_numpy(),
+        "has_attachable_assets": assets,
     }
 
 
@@ -740,7 +806,9 @@ def draw_outcomes(
     principal = portfolio["principal"].to_numpy()
     amount = np.where(recovered, np.maximum(np.round(principal * share, 2), 0.01), 0.0)
     amount = np.minimum(amount, principal)
-    incurred = costs.incurred(np.asarray(tiers), amount_recovered=amount, **_cost_facts(portfolio))
+    incurred = costs.incurred(
+        np.asarray(tiers), amount_recovered=amount, **_cost_facts(portfolio, costs)
+    )
     return pd.DataFrame(
         {"recovered": recovered, "amount_recovered": amount, "costs": np.round(incurred, 2)},
         index=portfolio.index,
@@ -761,7 +829,7 @@ def expected_net_recovery(
     recovery of the mean share, plus ``1 - p`` times the net of a failure. Undiscounted, like
     realised outcomes (the policy's ``economics`` discounts over each tier's duration).
     """
-    facts = _cost_facts(portfolio)
+    facts = _cost_facts(portfolio, costs)
     principal = portfolio["principal"].to_numpy(dtype=float)
     columns = {}
     for tier in TIERS:

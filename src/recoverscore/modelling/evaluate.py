@@ -47,6 +47,7 @@ def history_buckets(history: pd.DataFrame, limitation_years: int = 3) -> pd.Cate
         history["last_acknowledgment_date"],
         history["as_of"],
         limitation_years,
+        history.get("disaster_date"),
     )
     return pd.Categorical(aging_bucket(days, barred), categories=AGING_BUCKETS)
 
@@ -200,14 +201,14 @@ _WORDS = {
         "perfect": "完全校准",
         "random": "随机顺序",
         "calibration": "测试集上的校准情况",
-        "predicted": "预测回收概率",
-        "observed": "实际回收率",
+        "predicted": "预测回款概率",
+        "observed": "实际回款率",
         "roc": "测试集ROC曲线",
         "fpr": "假阳性率",
         "tpr": "真阳性率",
         "gains": "测试集累计增益",
         "worked": "已处理债务占比（按分数从高到低）",  # noqa: RUF001
-        "captured": "已获回收占比",
+        "captured": "已获回款占比",
         "importance": "特征重要性",
         "gain": "重要性（LightGBM总增益）",  # noqa: RUF001
     },

@@ -14,10 +14,15 @@ per row grows with trees x leaves x depth squared); it sets the speed of ``reaso
 around it is vectorised, looping over features and reason ranks, never over rows.
 
 A reason is one input's contribution turned into a sentence from ``configs/reasons.yaml``, in
-English or Chinese, with the value shown as people read it (days as whole days, log ratios as
-"2.3x", flags as "owning real estate" / "no real estate to enforce against", the aging bucket by
-its label, missing values in words). The tier input is never a reason: the policy's own line says
-why that tier was chosen.
+English or Chinese: the fact its value states ("1,369 days past due", "逾期1369天"; log ratios as
+"2.3x", flags as "owns real estate" / "no real estate on record", the aging bucket by its label,
+amounts of 10,000 and more in 万元 in Chinese, missing values in words) and the direction of its
+contribution ("recovery less likely", "回款可能性下降"). The tier input is never a reason: the
+policy's own line says why that tier was chosen. Nor are region, age or a disaster: they are
+duties of care (docs/domain.md §4.8), never a reason a debtor is more or less likely to pay; and
+of inputs that say the same thing (days past due and the aging bucket) only the strongest is one.
+The same file words the policy's why line, contact plan and codes (``format_amounts``,
+``fill_text``).
 
 The global plots (beeswarm, mean |SHAP| importance) and one debtor's waterfall are shap's,
 titled and labelled in English or Chinese (``plotting.use_language`` puts a CJK font on each of
@@ -38,8 +43,10 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from matplotlib.figure import Figure
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from sklearn.utils.validation import check_is_fitted
 
 from recoverscore.config import StrictModel, Tier, default_config_path, load_config
@@ -87,10 +94,15 @@ def _placeholders(allowed: tuple[str, ...]):
     return check
 
 
-Template = Annotated[str, Field(min_length=1), AfterValidator(_placeholders(_PLACEHOLDERS))]
-"""A sentence with optional ``{value}``, ``{s}`` (plural ending) and ``{feature}`` (label)."""
+def _text(*allowed: str):
+    """Non-empty text with only the ``allowed`` placeholders."""
+    return Annotated[str, Field(min_length=1), AfterValidator(_placeholders(allowed))]
 
-Label = Annotated[str, Field(min_length=1), AfterValidator(_placeholders(("feature",)))]
+
+Template = _text(*_PLACEHOLDERS)
+"""A fact with optional ``{value}``, ``{s}`` (plural ending) and ``{feature}`` (label)."""
+
+Label = _text("feature")
 
 Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=24)]
 
@@ -99,22 +111,31 @@ class Wording(StrictModel):
     """One feature's texts in one language; see the head of ``configs/reasons.yaml``."""
 
     label: Label
-    raises: Template
-    lowers: Template
-    raises_if_zero: Template | None = None
-    lowers_if_zero: Template | None = None
-    raises_if_missing: Template | None = None
-    lowers_if_missing: Template | None = None
+    fact: Template | None = None
+    fact_if_zero: Template | None = None
+    fact_if_missing: Template | None = None
     levels: dict[str, str] = Field(default_factory=dict)
 
 
 class FeatureReason(StrictModel):
-    """A feature's reason code, value format and wording in every language."""
+    """A feature's reason code, value format, wording in every language, whether it may be a
+    reason at all (``reason: false``: a duty of care such as age, region or a disaster, never
+    shown to a collector or debtor as a reason) and the ``groups`` of features that say the same
+    thing (a debtor gets at most one reason from each group, the strongest)."""
 
     code: Code
     format: Format
+    reason: bool = True
+    groups: list[str] = Field(default_factory=list)
     en: Wording
     zh: Wording
+
+    @model_validator(mode="after")
+    def _worded(self) -> FeatureReason:
+        unworded = [lang for lang in LANGUAGES if getattr(self, lang).fact is None]
+        if self.reason and unworded:
+            raise ValueError(f"a reason needs a fact in every language; none in {unworded}")
+        return self
 
 
 class DefaultReason(StrictModel):
@@ -126,16 +147,70 @@ class DefaultReason(StrictModel):
     en: Wording
     zh: Wording
 
+    @model_validator(mode="after")
+    def _worded(self) -> DefaultReason:
+        if self.en.fact is None or self.zh.fact is None:
+            raise ValueError("the default needs a fact in every language")
+        return self
+
+
+class PolicyWords(StrictModel):
+    """The pieces of the policy's ``why`` line."""
+
+    values: _text("items")
+    item: _text("tier", "amount")
+    removed: _text("tiers", "reason")
+    notices: _text("items")
+    fell_back: _text("rule", "wanted", "chosen")
+    rule_names: dict[str, str]
+    kept: _text("chosen", "wanted")
+    no_baseline: str
+    unchecked: _text("items")
+    unvalued: str
+    experiment: _text("name", "cell", "why")
+    explored: str
+    separator: str
+    list_separator: str
+    tier_separator: str
+
+
+class ContactWords(StrictModel):
+    """How a contact plan's steps read."""
+
+    step: _text("day", "time", "channel")
+    separator: str
+    channels: dict[str, str]
+
 
 class Words(StrictModel):
-    """Words used around the templates, in one language."""
+    """Words used around the templates, in one language.
+
+    ``raises`` / ``lowers`` wrap a feature's fact into a reason (``{reason}``); numbers are
+    grouped in thousands where ``grouping``; amounts read as ``amount`` (``{value}``), or as
+    ``amount_wan`` in units of 10,000 (万) from 10,000 up where it is given.
+    """
 
     flag_true: str
     flag_false: str
     missing: str
+    raises: _text("reason")
+    lowers: _text("reason")
+    grouping: bool
+    amount: _text("value")
+    amount_wan: _text("value") | None = None
     tier_label: str
-    tier_levels: dict[Tier, str] = Field(default_factory=dict)
+    tier_levels: dict[Tier, str]
     axis_label: str
+    policy: PolicyWords
+    contact: ContactWords
+
+    @field_validator("tier_levels")
+    @classmethod
+    def _every_tier(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [t for t in TIERS if t not in value]
+        if missing:
+            raise ValueError(f"no name for tier(s) {missing}")
+        return value
 
 
 class LanguageWords(StrictModel):
@@ -143,12 +218,21 @@ class LanguageWords(StrictModel):
     zh: Words
 
 
+class CodeText(StrictModel):
+    """What a guardrail or flag code means, in every language."""
+
+    en: str = Field(min_length=1)
+    zh: str = Field(min_length=1)
+
+
 class ReasonTexts(StrictModel):
-    """The whole of ``configs/reasons.yaml``: an entry for every standard feature, a default."""
+    """The whole of ``configs/reasons.yaml``: an entry for every standard feature, a default,
+    and the meaning of every guardrail and flag code."""
 
     words: LanguageWords
     default: DefaultReason
     features: dict[str, FeatureReason]
+    codes: dict[Code, CodeText]
 
     @field_validator("features")
     @classmethod
@@ -244,17 +328,20 @@ class _Entry:
     format: str
     wording: Wording
     label: str
+    reason: bool
+    groups: tuple[str, ...]
 
 
 def _entry(texts: ReasonTexts, name: str, categorical: bool, language: str) -> _Entry:
     spec = texts.features.get(name)
     if spec is not None:
         wording = getattr(spec, language)
-        return _Entry(spec.code, spec.format, wording, wording.label.format(feature=name))
+        label = wording.label.format(feature=name)
+        return _Entry(spec.code, spec.format, wording, label, spec.reason, tuple(spec.groups))
     wording = getattr(texts.default, language)
     code = re.sub(r"[^A-Z0-9_]", "_", texts.default.code.format(feature=name).upper())
     fmt = "category" if categorical else "number"
-    return _Entry(code, fmt, wording, wording.label.format(feature=name))
+    return _Entry(code, fmt, wording, wording.label.format(feature=name), True, ())
 
 
 def _by_unique(values: np.ndarray, show) -> np.ndarray:
@@ -264,21 +351,69 @@ def _by_unique(values: np.ndarray, show) -> np.ndarray:
     return shown[codes]  # factorize gives -1 for missing, which picks the trailing ""
 
 
-def _whole(v: float) -> str:
-    return f"{v:,.0f}"
+def _whole(v: float, words: Words) -> str:
+    return f"{v:,.0f}" if words.grouping else f"{v:.0f}"
 
 
-def _number(v: float) -> str:
-    text = f"{v:,.2f}".rstrip("0").rstrip(".")
+def _number(v: float, words: Words) -> str:
+    text = (f"{v:,.2f}" if words.grouping else f"{v:.2f}").rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
 
-def _ratio(v: float) -> str:
+def _ratio(v: float, words: Words) -> str:
     if v >= 10:
-        return f"{v:,.0f}"
+        return _whole(v, words)
     if v >= 1:
         return f"{v:.1f}"
     return f"{v:.2f}" if v >= 0.01 else "<0.01"
+
+
+def _digits(whole: np.ndarray) -> pa.Array:
+    """Non-negative whole numbers as decimal text (integers never print as exponents)."""
+    return pc.cast(pa.array(np.asarray(whole, dtype=np.int64)), pa.string())
+
+
+def _grouped(digits: pa.Array) -> pa.Array:
+    """Digits with a thousands separator: each pass splits off one more group of three."""
+    for _ in range(6):  # enough for 10^21
+        digits = pc.replace_substring_regex(digits, r"^(\d+)(\d{3})", r"\1,\2")
+    return digits
+
+
+def fill_text(template: str, fields: dict[str, str | pa.Array], n: int) -> pa.Array:
+    """``template`` filled for ``n`` rows, vectorised in Arrow: each field one text for every
+    row or one per row."""
+    pieces: list[str | pa.Array] = [pa.array([""] * n, pa.string())]
+    for literal, field, _, _ in string.Formatter().parse(template):
+        if literal:
+            pieces.append(literal)
+        if field is not None:
+            pieces.append(fields[field])
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def format_amounts(values: np.ndarray, words: Words) -> pa.Array:
+    """Amounts of money as ``words`` show them: whole CNY, grouped where ``words.grouping``, and
+    from 10,000 up in units of 10,000 (万, two decimals at most) where ``words.amount_wan``."""
+    rounded = np.round(np.asarray(values, dtype=float)) + 0.0  # + 0.0: no "-0"
+    whole = np.abs(rounded)
+    sign = pa.array(np.where(rounded < 0, "-", ""))
+
+    def number(digits: pa.Array) -> pa.Array:
+        return pc.binary_join_element_wise(sign, _grouped(digits) if words.grouping else digits, "")
+
+    text = fill_text(words.amount, {"value": number(_digits(whole))}, len(whole))
+    if words.amount_wan is None:
+        return text
+    units, hundredths = np.divmod(np.round(whole / 100.0), 100)
+    decimals = pc.utf8_rtrim(pc.utf8_lpad(_digits(hundredths), 2, "0"), "0")
+    wan = pc.if_else(
+        pa.array(hundredths > 0),
+        pc.binary_join_element_wise(_digits(units), decimals, "."),
+        _digits(units),
+    )
+    in_wan = fill_text(words.amount_wan, {"value": number(wan)}, len(whole))
+    return pc.if_else(pa.array(whole >= 10_000), in_wan, text)
 
 
 @dataclass(frozen=True)
@@ -316,14 +451,20 @@ def _show(column: pd.Series, entry: _Entry, words: Words) -> _Shown:
         text[ok] = np.where(yes, words.flag_true, words.flag_false)
         zero[ok] = ~yes
         return _Shown(text, text, plural, zero, missing)
-    if fmt in ("amount", "ratio"):
+    if fmt == "amount":
         with np.errstate(over="ignore"):
-            text[ok] = _by_unique(np.exp(x), _whole if fmt == "amount" else _ratio)
+            codes, uniques = pd.factorize(np.exp(x))
+        shown = format_amounts(uniques, words).to_numpy(zero_copy_only=False)
+        text[ok] = shown[codes]
+        return _Shown(text, text, plural, zero, missing)
+    if fmt == "ratio":
+        with np.errstate(over="ignore"):
+            text[ok] = _by_unique(np.exp(x), lambda v: _ratio(v, words))
         return _Shown(text, text, plural, zero, missing)
     rounded = np.round(x) + 0.0 if fmt == "integer" else x  # + 0.0 turns -0.0 into 0.0
     show = _whole if fmt == "integer" else _number
-    text[ok] = _by_unique(rounded, show)
-    magnitude[ok] = _by_unique(np.abs(rounded), show)
+    text[ok] = _by_unique(rounded, lambda v: show(v, words))
+    magnitude[ok] = _by_unique(np.abs(rounded), lambda v: show(v, words))
     plural[ok] = np.where(np.abs(rounded) == 1, "", "s")
     zero[ok] = rounded <= 0
     return _Shown(text, magnitude, plural, zero, missing)
@@ -340,28 +481,29 @@ def _fill(template: str, fields: dict[str, object], n: int) -> np.ndarray:
     return out
 
 
-def _sentences(entry: _Entry, shown: _Shown, positive: np.ndarray) -> np.ndarray:
-    """One sentence per row, worded for the sign of its contribution and its value's state."""
-    out = np.empty(len(positive), dtype=object)
+def _sentences(entry: _Entry, shown: _Shown, positive: np.ndarray, words: Words) -> np.ndarray:
+    """One sentence per row: the fact its value states (plain, zero or missing wording),
+    wrapped in the direction of its contribution (``words.raises`` / ``words.lowers``)."""
     wording = entry.wording
-    for direction, rows in (("raises", positive), ("lowers", ~positive)):
-        plain = getattr(wording, direction)
-        if_zero = getattr(wording, f"{direction}_if_zero")
-        if_missing = getattr(wording, f"{direction}_if_missing")
-        missing = rows & shown.missing
-        zero = rows & shown.zero & ~shown.missing
-        if if_zero is None or entry.format not in _ZERO_FORMATS:
-            zero = np.zeros_like(zero)
-        cases = (
-            (if_missing or plain, missing, shown.text),
-            (if_zero, zero, shown.magnitude),
-            (plain, rows & ~missing & ~zero, shown.text),
-        )
-        for template, mask, values in cases:
-            if template is None or not mask.any():
-                continue
-            fields = {"value": values[mask], "s": shown.plural[mask], "feature": entry.label}
-            out[mask] = _fill(template, fields, int(mask.sum()))
+    missing = shown.missing
+    zero = shown.zero & ~missing
+    if wording.fact_if_zero is None or entry.format not in _ZERO_FORMATS:
+        zero = np.zeros_like(zero)
+    facts = np.empty(len(positive), dtype=object)
+    cases = (
+        (wording.fact_if_missing or wording.fact, missing, shown.text),
+        (wording.fact_if_zero, zero, shown.magnitude),
+        (wording.fact, ~missing & ~zero, shown.text),
+    )
+    for template, mask, values in cases:
+        if template is None or not mask.any():
+            continue
+        fields = {"value": values[mask], "s": shown.plural[mask], "feature": entry.label}
+        facts[mask] = _fill(template, fields, int(mask.sum()))
+    out = np.empty(len(positive), dtype=object)
+    for template, mask in ((words.raises, positive), (words.lowers, ~positive)):
+        if mask.any():
+            out[mask] = _fill(template, {"reason": facts[mask]}, int(mask.sum()))
     return out
 
 
@@ -372,6 +514,28 @@ def _join(parts: np.ndarray, separator: str) -> np.ndarray:
         has = parts[:, j] != None  # noqa: E711 - elementwise on an object array
         out[has] = out[has] + separator + parts[has, j]
     return out
+
+
+def _pick(contrib: np.ndarray, groups: list[tuple[str, ...]], k: int) -> np.ndarray:
+    """Per row, the columns of the ``k`` strongest non-zero contributions (-1 after the last),
+    skipping a column whose group an already picked, stronger column shares."""
+    n, m = contrib.shape
+    names = sorted({g for gs in groups for g in gs})
+    member = np.zeros((m, len(names)), dtype=bool)
+    for column, gs in enumerate(groups):
+        member[column] = [g in gs for g in names]
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")
+    picked = np.full((n, k), -1)
+    count = np.zeros(n, dtype=int)
+    taken = np.zeros((n, len(names)), dtype=bool)
+    rows = np.arange(n)
+    for rank in range(m):
+        column = order[:, rank]
+        ok = (count < k) & (contrib[rows, column] != 0) & ~(taken & member[column]).any(axis=1)
+        picked[rows[ok], count[ok]] = column[ok]
+        taken[ok] |= member[column[ok]]
+        count += ok
+    return picked
 
 
 # --- reasons --------------------------------------------------------------------------------------
@@ -392,13 +556,15 @@ def reasons(
     the scoring pipeline has already built); ``tier`` one name or one per row (``None`` only for
     a plain model without tiers).
 
-    Ranked by absolute SHAP contribution, the tier input left out. Columns: ``reason_codes``
+    Ranked by absolute SHAP contribution, leaving out the tier input and the inputs that are
+    never a reason (``reason: false``: age, region, a disaster are duties of care), and keeping
+    only the strongest of inputs that say the same thing (``groups``). Columns: ``reason_codes``
     (``CODE+`` raises, ``CODE-`` lowers, joined by ``;``), ``top_reasons`` (sentences joined by
     `` | ``) and ``reason_1`` .. ``reason_k``. An input with no effect at all is no reason: a row
-    whose inputs have fewer than ``k`` non-zero contributions gets fewer reasons (missing after).
-    ``texts`` defaults to ``configs/reasons.yaml``. ``shap_values``, the result of
-    ``contributions(model, frame, tier)`` if the caller already has it, saves computing it again
-    (TreeSHAP is by far the slowest step).
+    whose inputs have fewer than ``k`` eligible non-zero contributions gets fewer reasons
+    (missing after). ``texts`` defaults to ``configs/reasons.yaml``. ``shap_values``, the result
+    of ``contributions(model, frame, tier)`` if the caller already has it, saves computing it
+    again (TreeSHAP is by far the slowest step).
     """
     if model.tier_column is not None and tier is None:
         raise RecoverscoreError("reasons of a tier-aware model need the tier to explain")
@@ -418,24 +584,25 @@ def reasons(
             )
         values = shap_values.to_numpy(dtype=float)
     design = _display_frame(model, features, tier)
-    candidates = [i for i, name in enumerate(names) if name != TIER_FEATURE]
-    contrib = values[:, candidates]
-    n, shown_k = len(design), min(k, len(candidates))
-    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :shown_k]
-    picked = np.take_along_axis(contrib, order, axis=1)
+    entries = {
+        i: _entry(texts, name, isinstance(design[name].dtype, pd.CategoricalDtype), language)
+        for i, name in enumerate(names)
+        if name != TIER_FEATURE
+    }
+    candidates = [i for i, entry in entries.items() if entry.reason]
+    n = len(design)
+    picked = _pick(values[:, candidates], [entries[i].groups for i in candidates], k)
     codes = np.full((n, k), None, dtype=object)
     sentences = np.full((n, k), None, dtype=object)
     for position, column in enumerate(candidates):
-        rows, ranks = np.nonzero((order == position) & (picked != 0))
+        rows, ranks = np.nonzero(picked == position)
         if len(rows) == 0:
             continue
-        name = names[column]
-        categorical = isinstance(design[name].dtype, pd.CategoricalDtype)
-        entry = _entry(texts, name, categorical, language)
-        positive = picked[rows, ranks] > 0
-        shown = _show(design[name].iloc[rows], entry, words)
+        entry = entries[column]
+        positive = values[rows, column] > 0
+        shown = _show(design[names[column]].iloc[rows], entry, words)
         codes[rows, ranks] = np.where(positive, entry.code + "+", entry.code + "-")
-        sentences[rows, ranks] = _sentences(entry, shown, positive)
+        sentences[rows, ranks] = _sentences(entry, shown, positive, words)
     columns = {
         "reason_codes": _join(codes, ";"),
         "top_reasons": _join(sentences, " | "),
@@ -535,20 +702,22 @@ _PLOT_WORDS = {
         "scales": "= {raw:.2f} log-odds, P {p:.0%}",
         "waterfall_axis": "log-odds of recovery (the model's raw score; P: the calibrated "
         "probability it stands for)",
+        "mean_abs": "mean(|{label}|)",
     },
     "zh": {
-        "beeswarm": "各项因素对每位债务人回收可能性的影响（{n:,}位债务人）",  # noqa: RUF001
-        "bar": "各项因素对回收可能性的平均影响（{n:,}位债务人）",  # noqa: RUF001
+        "beeswarm": "各项因素对每位债务人回款可能性的影响（{n:,}位债务人）",  # noqa: RUF001
+        "bar": "各项因素对回款可能性的平均影响（{n:,}位债务人）",  # noqa: RUF001
         "feature_value": "因素取值",
         "high": "高",
         "low": "低",
-        "waterfall": "{tier}方式下回收概率{p:.0%}：该债务人与平均水平的差异由何而来",  # noqa: RUF001
-        "waterfall_plain": "回收概率{p:.0%}：该债务人与平均水平的差异由何而来",  # noqa: RUF001
+        "waterfall": "{tier}方式下回款概率{p:.0%}：该债务人与平均水平的差异由何而来",  # noqa: RUF001
+        "waterfall_plain": "回款概率{p:.0%}：该债务人与平均水平的差异由何而来",  # noqa: RUF001
         "debtor": "该债务人",
         "others": "其余{n}项因素",
         "average": "平均水平",
         "scales": "= 对数几率{raw:.2f}，概率{p:.0%}",  # noqa: RUF001
-        "waterfall_axis": "回收的对数几率（模型原始分；概率为其对应的校准后回收概率）",  # noqa: RUF001
+        "waterfall_axis": "回款的对数几率（模型原始分；概率为其对应的校准后回款概率）",  # noqa: RUF001
+        "mean_abs": "{label}绝对值的平均",
     },
 }
 
@@ -612,7 +781,7 @@ def _global_figure(
         colour_bar.set_yticks(colour_bar.get_yticks(), [words["low"], words["high"]])
     else:
         shap.plots.bar(exp, max_display=max_display, ax=ax, show=False)
-        label = f"mean(|{label}|)"
+        label = words["mean_abs"].format(label=label)
     _name_the_others(ax, words)
     ax.set_xlabel(label)
     ax.set_title(words[kind].format(n=exp.shape[0]), fontsize=11)
@@ -732,6 +901,7 @@ def waterfall_figure(
         row = pd.DataFrame({column: pd.Series([v]) for column, v in frame_row.items()})
     if len(row) != 1:
         raise RecoverscoreError(f"waterfall_figure explains one debtor; got {len(row)} rows")
+    texts = texts or load_reasons()
     exp = explanation(model, row, tier, language, texts, display=True)[0]
     # shap's waterfall draws on pyplot's current figure and switches interactive mode off:
     # draw on a fresh figure, restore the mode, and take the figure out of pyplot's hands.

@@ -55,6 +55,13 @@ def _ratio(column: str, scale: float) -> Callable:
     return compute
 
 
+def _bank_ratio(df: pd.DataFrame, facts: DebtFacts) -> np.ndarray:
+    if facts.bank_balance is None:  # an optional column: missing where a file lacks it
+        return np.full(facts.n, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.maximum(facts.bank_balance, 1.0) / facts.principal)
+
+
 def _assets(df: pd.DataFrame) -> np.ndarray:
     return df[list(ASSET_COLUMNS)].to_numpy(dtype=float).sum(axis=1)
 
@@ -104,6 +111,8 @@ STANDARD_FEATURES: dict[str, _Feature] = {
     "log_revenue_to_principal": _Feature(
         ("annual_revenue", "principal"), _ratio("annual_revenue", 1.0)
     ),
+    # the optional bank_balance column: the feature is missing where a file lacks it
+    "log_bank_balance_to_principal": _Feature(("principal",), _bank_ratio),
     "pays_tax": _Feature(
         ("pays_tax",), lambda df, f: df["pays_tax"].astype("Float64").to_numpy(na_value=np.nan)
     ),

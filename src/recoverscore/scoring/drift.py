@@ -224,7 +224,7 @@ _WORDS = {
         "axis": "population stability index (scoring run vs training)",
     },
     "zh": {
-        "score": "若采用{tier}的回收概率",
+        "score": "若采用{tier}的回款概率",
         "moderate": "{value}：中度偏移，需关注",  # noqa: RUF001
         "drift": "{value}：显著漂移，需处理",  # noqa: RUF001
         "readings": {"stable": "稳定", "moderate": "中度偏移", "drift": "显著漂移"},

@@ -39,7 +39,7 @@ from recoverscore.strategy.experiment import Experiment
 from recoverscore.strategy.logging_policy import LoggingPolicyModel
 from recoverscore.strategy.policy import PolicyConfig, load_policy_config, unchecked_rules
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MODEL_FILE, PACKAGE_FILE, HASH_FILE = "model.txt", "package.json", "package.sha256"
 REFERENCE_ROWS = 50_000  # training rows profiled for drift checks (deciles need no more)
 

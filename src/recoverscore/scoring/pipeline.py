@@ -10,7 +10,8 @@ batch it
 3. works out the debt facts once (``DebtFacts``: age, bucket, limitation, assets, contact),
 4. builds the model's features from the rows and those facts,
 5. predicts P(recover) under every tier from those features,
-6. applies the package's guardrails and policy to the facts and probabilities,
+6. applies the package's guardrails and policy to the facts and probabilities (the why line and
+   the contact plan in the scoring language),
 7. explains the recommended tier from the same features (``RecoveryModel.contributions``),
 8. counts the features and scores for the drift check,
 
@@ -149,10 +150,6 @@ class Scorer:
         """The version label scored rows carry."""
         return self.version or self.package.label
 
-    @cached_property
-    def unchecked(self) -> list[str]:
-        return self.package.unchecked_rules()
-
     @property
     def id_column(self) -> str:
         return self.package.contract.id_column
@@ -193,9 +190,7 @@ class Scorer:
 
     def _strategy(self, cases: policy.Cases, rule: str, capacity: dict | None) -> pd.DataFrame:
         """One strategy's decisions: this package's rule, with ``capacity`` as given."""
-        return policy.decide(
-            cases, self.package.policy, self.package.costs, rule, capacity, unchecked=self.unchecked
-        )
+        return _decisions(self.package, cases, rule, capacity, self.options.language)
 
     def _decide(self, cases: policy.Cases, valid: pd.DataFrame) -> pd.DataFrame:
         """The champion's decisions, or, with an experiment, each cell's (see ``experiment``)."""
@@ -212,7 +207,10 @@ class Scorer:
         cells = experiment.assign_cells(ids, design)
         limits = settings.capacity if options.capacity is None else options.capacity
         champion_codes = _codes(champion)
-        explorable = cases.allowed(settings, self.package.costs) & ~_capped(limits)
+        words = getattr(self.package.texts.words, options.language)
+        lawful = cases.allowed(settings, self.package.costs)
+        court_open = lawful[:, tier_codes(policy.COURT_TIERS)].any(axis=1)
+        explorable = lawful & ~_capped(limits)
         none = ~explorable.any(axis=1)  # only capped tiers allowed: exploration keeps today's
         explorable[none, champion_codes[none]] = True
         out = champion.copy()
@@ -224,9 +222,11 @@ class Scorer:
                 tiers = experiment.explore_tiers(ids, design.name, explorable)
                 choices.append(None)
                 assigned[mine] = tiers[mine]
-                rows = _explored(
-                    champion.iloc[mine], tiers[mine], design.name, cell.name, settings.safe.code
+                rows = _explored(champion.iloc[mine], tiers[mine], settings.safe.code, words)
+                rows["contact_plan"] = policy.contact_texts(
+                    rows["recommended_tier"].to_numpy(), court_open[mine], settings.contact, words
                 )
+                rows = _tagged(rows, design.name, cell.name, words)
                 out.iloc[mine] = rows.to_numpy()
                 continue
             decided = self._cell_decisions(cell, cases, valid)
@@ -237,7 +237,7 @@ class Scorer:
                     cell, cases.take(mine), valid.iloc[mine], _share(limits, cell.share)
                 )
             assigned[mine] = _codes(within)
-            out.iloc[mine] = _tagged(within, design.name, cell.name).to_numpy()
+            out.iloc[mine] = _tagged(within, design.name, cell.name, words).to_numpy()
         champion_rows = np.flatnonzero(cells == 0)
         if limits and len(champion_rows):
             share = _share(limits, design.champion_share)
@@ -267,7 +267,7 @@ class Scorer:
         support = None if other.logging_policy is None else other.logging_policy.predict(features)
         probabilities = other.model.tier_probabilities(features=features)
         other_cases = policy.Cases.build(cases.facts, probabilities, support)
-        return policy.decide(other_cases, other.policy, other.costs, rule, capacity or {})
+        return _decisions(other, other_cases, rule, capacity or {}, self.options.language)
 
     def _score_valid(
         self, valid: pd.DataFrame, seconds: dict[str, float]
@@ -315,6 +315,27 @@ class Scorer:
         return out[output_columns(self.id_column)], counter
 
 
+def _decisions(
+    package: ModelPackage,
+    cases: policy.Cases,
+    rule: str,
+    capacity: dict | None,
+    language: str,
+) -> pd.DataFrame:
+    """A package's decisions in ``language``, naming the rules this batch's data cannot check
+    (its own: an optional column such as ``evidence_complete`` may be absent)."""
+    return policy.decide(
+        cases,
+        package.policy,
+        package.costs,
+        rule,
+        capacity,
+        unchecked=policy.unchecked_rules(package.policy, cases.facts.available()),
+        language=language,
+        texts=package.texts,
+    )
+
+
 def _codes(decision: pd.DataFrame) -> np.ndarray:
     return tier_codes(decision["recommended_tier"].to_numpy(dtype=object))
 
@@ -329,23 +350,23 @@ def _capped(limits: dict[str, int | None]) -> np.ndarray:
     return np.array([limits.get(t) is not None for t in TIERS])
 
 
-def _tagged(decision: pd.DataFrame, name: str, cell: str) -> pd.DataFrame:
+def _tagged(decision: pd.DataFrame, name: str, cell: str, words: explain.Words) -> pd.DataFrame:
     """A cell's decisions with the experiment named at the head of each why line."""
-    return decision.assign(why=f"experiment {name}, cell {cell}: " + decision["why"].astype(str))
+    template = words.policy.experiment
+    why = [template.format(name=name, cell=cell, why=w) for w in decision["why"].astype(str)]
+    return decision.assign(why=why)
 
 
 def _explored(
-    champion: pd.DataFrame, tiers: np.ndarray, name: str, cell: str, low_support: str
+    champion: pd.DataFrame, tiers: np.ndarray, low_support: str, words: explain.Words
 ) -> pd.DataFrame:
     """Rows of an exploration cell: a tier drawn among the lawful ones, valued as the champion
     values it, and why (exploration is how a tier gains support, so low support rules nothing
     out here)."""
     names = np.asarray(TIERS, dtype=object)[tiers]
     values = champion[[value_column(t) for t in TIERS]].to_numpy()
-    why = (
-        f"experiment {name}, cell {cell}: a tier drawn at random among the allowed ones, to learn "
-        "what the history never tried; " + champion["why"].astype(str)
-    )
+    policy_words = words.policy
+    why = policy_words.explored + policy_words.separator + champion["why"].astype(str)
     excluded = (
         champion["excluded_tiers"]
         .fillna("")
@@ -407,6 +428,7 @@ def _stats(
     malformed = int(rejects["raw_record"].notna().sum())
     if malformed:
         per_check["(record): malformed CSV record"] = malformed
+    flags = scored["flags"].dropna().str.split(";").explode()
     return {
         "rows_in": rows_in,
         "scored": len(scored),
@@ -417,6 +439,7 @@ def _stats(
         "tiers": {t: int(by_tier["size"].get(t, 0)) for t in TIERS},
         "net_value": {t: float(by_tier["sum"].get(t, 0.0)) for t in TIERS},
         "checks": {k: int(v) for k, v in per_check.items()},
+        "flags": {k: int(v) for k, v in flags[flags != ""].value_counts().items()},
     }
 
 

@@ -2,14 +2,19 @@
 
 Three steps, each driven by ``configs/policy.yaml``:
 
-1. **Guardrails** remove tiers the law or plain economics rule out (a time-barred debt goes to no
-   court; a disputed one gets no payment order; litigation needs attachable assets, contact, and
-   expected recovery above its court costs; a disaster grace period allows only soft reminders).
-   Each rule is a small function in ``GUARDRAILS``; the YAML says which tiers it removes and the
-   reason code reported, so a new rule touches this registry and one YAML entry.
+1. **Guardrails** remove tiers the law or plain economics rule out (docs/domain.md §4: a
+   time-barred debt goes to no court; a disputed or incompletely evidenced one gets no payment
+   order; a debtor who cannot be found gets no payment order and no mediation; litigation needs
+   something to enforce against, property, wages or a bank balance, and expected recovery above
+   its court costs; a disaster grace period allows no court tier). Each rule is a small function
+   in ``GUARDRAILS``; the YAML says which tiers it removes and the reason code reported, so a new
+   rule touches this registry, one YAML entry and the code's meaning in ``configs/reasons.yaml``.
+   **Flags** route a case without removing tiers: care notices (dialect-speaking staff,
+   supportive contact) and ``NO_POSITIVE_TIER`` where no allowed tier is worth its cost.
 2. **Expected value** of every tier: ``P(recover | x, tier) x principal x recovery share``,
    discounted over the tier's duration, minus the expected costs (handling, court fees,
-   commission), with costs from ``configs/costs.yaml``.
+   commission), with costs from ``configs/costs.yaml``; a lawsuit against a debtor who cannot be
+   found is served by public notice, which costs a fee and time.
 3. **A rule picks the tier**: the *matrix* (score band x aging bucket, the collectors' way; its
    default is the aging staircase) or the *value* policy (the allowed tier worth the most), the
    latter optionally under per-tier capacity, solved exactly as a linear assignment problem.
@@ -36,6 +41,15 @@ from recoverscore.data.costs import CostConfig
 from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import TIERS, probability_column, value_column
 from recoverscore.errors import RecoverscoreError
+from recoverscore.modelling.explain import (
+    LANGUAGES,
+    ReasonTexts,
+    Words,
+    check_language,
+    fill_text,
+    format_amounts,
+    load_reasons,
+)
 from recoverscore.strategy.experiment import Experiment
 
 _TIER_INDEX = {t: i for i, t in enumerate(TIERS)}
@@ -45,7 +59,19 @@ POLICIES = ("safe", "value", "matrix", "baseline")
 """Decision rules: ``safe`` (the default) departs from the baseline only where the history
 supports it; ``value`` picks the best-valued allowed tier; ``matrix`` follows the score x aging
 matrix (by default the aging staircase); ``baseline`` keeps what the history's collectors did."""
-CALL_CHANNELS = frozenset({"voice_reminder", "human_call"})  # letters are not calls
+COURT_TIERS = ("payment_order", "litigation")
+CHANNELS: dict[str, str] = {
+    "sms": "message",
+    "voice_reminder": "call",
+    "human_call": "call",
+    "letter": "letter",
+    "legal_notice_letter": "legal_notice",
+}
+"""Contact channels and their kind: calls count against the daily limit and the call window; a
+legal notice announces court action, so it goes out only where a court tier is still open
+(docs/domain.md §4.4)."""
+CALL_CHANNELS = frozenset(c for c, kind in CHANNELS.items() if kind == "call")
+LEGAL_NOTICE_CHANNELS = frozenset(c for c, kind in CHANNELS.items() if kind == "legal_notice")
 
 
 # --- guardrails and flags: small rules behind a registry -----------------------------------------
@@ -53,16 +79,31 @@ CALL_CHANNELS = frozenset({"voice_reminder", "human_call"})  # letters are not c
 
 @dataclass(frozen=True)
 class Rule:
-    """Where a guardrail or flag applies (True: it does), from the facts it ``needs``."""
+    """Where a guardrail applies (True: its tiers are removed), from the facts it ``needs``."""
 
     needs: tuple[str, ...]
     applies: Callable[[Cases, Economics], np.ndarray]
 
 
+@dataclass(frozen=True)
+class Flag:
+    """Where a flag applies, from the facts it ``needs``, the economics and the tiers the
+    guardrails allow (n x tiers)."""
+
+    needs: tuple[str, ...]
+    applies: Callable[[Cases, Economics, np.ndarray], np.ndarray]
+
+
 GUARDRAILS: dict[str, Rule] = {
+    # docs/domain.md §4.1: no court for a time-barred debt (the limitation expiry allows for a
+    # disaster's suspension, Civil Code art. 194)
     "time_barred": Rule(("time_barred",), lambda c, e: c.facts.time_barred),
+    # §4.2: a payment order needs an undisputed, fully evidenced debt
     "disputed": Rule(("disputed",), lambda c, e: c.facts.disputed),
-    "no_attachable_assets": Rule(("has_assets",), lambda c, e: ~c.facts.has_assets),
+    "evidence_incomplete": Rule(("evidence_incomplete",), lambda c, e: c.facts.evidence_incomplete),
+    # §4.3: enforcement reaches property, wages and bank balances
+    "no_attachable_assets": Rule(("has_assets",), lambda c, e: ~e.enforceable),
+    # §4.2: a payment order must be served; mediation needs a debtor who can be reached
     "lost_contact": Rule(("lost_contact",), lambda c, e: c.facts.lost_contact),
     "court_costs_exceed_recovery": Rule(
         ("principal",),
@@ -70,14 +111,21 @@ GUARDRAILS: dict[str, Rule] = {
             e.court[:, _TIER_INDEX["litigation"]] > e.recovery[:, _TIER_INDEX["litigation"]]
         ),
     ),
-    "disaster_grace": Rule(("disaster",), lambda c, e: c.facts.disaster),
+    # §4.8: 30 days' grace from the disaster's date
+    "disaster_grace": Rule(("disaster_grace",), lambda c, e: c.facts.disaster_grace),
 }
 """Guardrails by name (True where the rule's tiers are removed for that debt)."""
 
-FLAGS: dict[str, Rule] = {
-    "elderly": Rule(("elderly",), lambda c, e: c.facts.elderly),
+FLAGS: dict[str, Flag] = {
+    # §4.8: duties of care, shown as neutral care notices
+    "elderly": Flag(("elderly",), lambda c, e, allowed: c.facts.elderly),
+    "disaster": Flag(("disaster",), lambda c, e, allowed: c.facts.disaster),
+    # nothing allowed is worth its cost: a case for write-off or sale
+    "no_positive_tier": Flag(
+        ("principal",), lambda c, e, allowed: ~(allowed & (e.value > 0)).any(axis=1)
+    ),
 }
-"""Flags by name (True where the case is routed, e.g. to dialect-speaking staff)."""
+"""Flags by name (True where the case gets the flag's notice)."""
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -142,13 +190,22 @@ class ContactStep(StrictModel):
             raise ValueError(f"time {value!r} is not HH:MM")
         return value
 
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        if value not in CHANNELS:
+            raise ValueError(f"unknown channel {value!r}; known: {sorted(CHANNELS)}")
+        return value
+
 
 class Contact(StrictModel):
-    """Contact rules: calls a day and the hours calls are allowed, checked at load time."""
+    """Contact rules: calls a day and the hours calls are allowed, checked at load time; the
+    tiers the plan works (``applies_to``)."""
 
     max_calls_per_day: int = Field(ge=1, le=3)  # the law allows at most 3 a day
     window_start: str = "08:00"
     window_end: str = "22:00"
+    applies_to: list[Tier] = Field(min_length=1)
     steps: list[ContactStep] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -251,50 +308,59 @@ class Cases:
 @dataclass(frozen=True)
 class Economics:
     """Per debt and tier (n x tiers): expected recovery, expected cost, expected net value, and
-    expected court fees (what the ``court_costs_exceed_recovery`` guardrail weighs)."""
+    expected court fees (what the ``court_costs_exceed_recovery`` guardrail weighs); per debt,
+    whether enforcement has something to reach (property, wages or a bank balance)."""
 
     recovery: np.ndarray
     cost: np.ndarray
     value: np.ndarray
     court: np.ndarray
+    enforceable: np.ndarray
 
 
 def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economics:
     """Expected money of every tier: discounted expected recovery minus expected creditor cost.
 
     Handling and the lawyer are paid whatever happens, the commission only on success; the
-    prepaid court fees come back from the debtor on success, so they count only on failure.
-    Fees are on the claim (principal plus accrued interest where the portfolio has it). Needs
-    the principal; facts a file lacks (age, contact, assets) count as absent.
+    prepaid court fees come back from the debtor on success, so they count only on failure; a
+    lawsuit against a debtor who cannot be found is served by public notice (its fee, and its
+    days before the money comes). Fees are on the claim (principal plus accrued interest where
+    the portfolio has it). Needs the principal; facts a file lacks (age, contact, assets,
+    income, bank balance) count as absent.
     """
     facts = cases.facts
     principal, claim = facts.principal, facts.claim
     n = cases.n
     days = facts.days_past_due if facts.days_past_due is not None else np.zeros(n)
     lost = facts.lost_contact if facts.lost_contact is not None else np.zeros(n, dtype=bool)
-    assets = facts.has_assets if facts.has_assets is not None else np.zeros(n, dtype=bool)
+    property_ = facts.has_assets if facts.has_assets is not None else np.zeros(n, dtype=bool)
+    enforceable = costs.enforceable_assets(property_, facts.monthly_income, facts.bank_balance)
     recovery, cost, court = (np.empty((n, len(TIERS))) for _ in range(3))
     for j, tier in enumerate(TIERS):
         p = cases.probabilities[:, j]
         amount = principal * policy.recovery_share[tier]
-        discount = (1 + policy.discount_rate) ** (-costs.duration_days[tier] / 365.0)
-        success = costs.incurred(tier, claim, amount, days, lost, assets)
-        failure = costs.incurred(tier, claim, 0.0, days, lost, assets)
-        court_success = costs.court_fees(tier, claim, True, assets)
-        court_failure = costs.court_fees(tier, claim, False, assets)
+        discount = (1 + policy.discount_rate) ** (-costs.duration(tier, lost) / 365.0)
+        success = costs.incurred(tier, claim, amount, days, lost, enforceable)
+        failure = costs.incurred(tier, claim, 0.0, days, lost, enforceable)
+        court_success = costs.court_fees(tier, claim, True, enforceable, lost)
+        court_failure = costs.court_fees(tier, claim, False, enforceable, lost)
         recovery[:, j] = p * amount * discount
         cost[:, j] = p * success + (1 - p) * failure
         court[:, j] = p * court_success + (1 - p) * court_failure
-    return Economics(recovery, cost, recovery - cost, court)
+    return Economics(recovery, cost, recovery - cost, court, enforceable)
 
 
 @dataclass(frozen=True)
 class Allowed:
-    """Which tiers each debt may get (n x tiers) and why the others were removed."""
+    """Which tiers each debt may get (n x tiers), why the others were removed and which flags
+    it carries: as codes (``tier:CODE;tier:CODE``, ``CODE;CODE``; "" when none) and as the
+    rules that hit each debt (for the why line's words)."""
 
     mask: np.ndarray
-    excluded: np.ndarray  # text per debt: "tier:CODE;tier:CODE" ("" when nothing excluded)
-    flags: np.ndarray  # text per debt: "CODE;CODE"
+    excluded: np.ndarray
+    flags: np.ndarray
+    removed_by: list[tuple[np.ndarray, GuardrailRule]]
+    flagged_by: list[tuple[np.ndarray, FlagRule]]
 
 
 Text = str | pa.Array  # one text for every debt, or one per debt
@@ -325,27 +391,29 @@ def _objects(texts: pa.Array) -> np.ndarray:
 
 
 def apply_guardrails(cases: Cases, econ: Economics, policy: PolicyConfig) -> Allowed:
-    """The tiers each debt may get; rules whose facts the data lack are skipped (see
-    ``unchecked_rules``)."""
+    """The tiers each debt may get and its flags; rules whose facts the data lack are skipped
+    (see ``unchecked_rules``)."""
     n = cases.n
     mask = np.ones((n, len(TIERS)), dtype=bool)
     have = cases.facts.available()
-    reasons = []
+    reasons, removed_by = [], []
     for rule in policy.guardrails:
         if not set(GUARDRAILS[rule.rule].needs) <= have:
             continue
         hit = np.asarray(GUARDRAILS[rule.rule].applies(cases, econ), dtype=bool)
+        removed_by.append((hit, rule))
         for tier in rule.excludes:
             mask[hit, _TIER_INDEX[tier]] = False
             reasons.append((hit, f"{tier}:{rule.code}"))
     if not mask.any(axis=1).all():
         raise RecoverscoreError("guardrails in policy.yaml leave some debts no tier at all")
-    flags = [
-        (FLAGS[f.rule].applies(cases, econ), f.code)
+    flagged_by = [
+        (np.asarray(FLAGS[f.rule].applies(cases, econ, mask), dtype=bool), f)
         for f in policy.flags
         if set(FLAGS[f.rule].needs) <= have
     ]
-    return Allowed(mask, _objects(_join(reasons, n)), _objects(_join(flags, n)))
+    flags = _join([(hit, f.code) for hit, f in flagged_by], n)
+    return Allowed(mask, _objects(_join(reasons, n)), _objects(flags), removed_by, flagged_by)
 
 
 def unchecked_rules(policy: PolicyConfig, facts: set[str]) -> list[str]:
@@ -356,6 +424,27 @@ def unchecked_rules(policy: PolicyConfig, facts: set[str]) -> list[str]:
         + [(f, FLAGS) for f in policy.flags]
         if not set(registry[rule.rule].needs) <= facts
     ]
+
+
+def check_texts(policy: PolicyConfig, texts: ReasonTexts) -> None:
+    """Every code and contact channel of ``policy`` has its words in ``texts``, in every
+    language: a person never reads a bare code."""
+    codes = [r.code for r in policy.guardrails] + [f.code for f in policy.flags]
+    missing = [code for code in [*codes, policy.safe.code] if code not in texts.codes]
+    if missing:
+        raise RecoverscoreError(f"reasons.yaml codes: no meaning for {missing} (policy.yaml)")
+    channels = {step.channel for step in policy.contact.steps}
+    for language in LANGUAGES:
+        words = getattr(texts.words, language)
+        for key, needed, named in (
+            ("contact.channels", channels, words.contact.channels),
+            ("policy.rule_names", {"matrix", "baseline"}, words.policy.rule_names),
+        ):
+            unnamed = sorted(needed - set(named))
+            if unnamed:
+                raise RecoverscoreError(
+                    f"reasons.yaml words.{language}.{key}: no name for {unnamed}"
+                )
 
 
 # --- choosing ------------------------------------------------------------------------------------
@@ -448,6 +537,7 @@ def _safe(
     mask: np.ndarray,
     policy: PolicyConfig,
     limits: dict[str, int | None],
+    wording: _Wording,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The safe value policy: (chosen tiers, tiers ruled out for low support, a note per debt).
 
@@ -461,7 +551,7 @@ def _safe(
     baseline = baseline_tiers(cases, policy)
     note = np.full(n, "", dtype=object)
     if baseline is None:  # nothing to stay with: the valued choice, said so
-        note[:] = "no baseline known: valued choice"
+        note[:] = wording.words.policy.no_baseline
         return assign_with_capacity(econ.value, mask, limits), np.zeros_like(mask), note
     today = fall_back(baseline, mask)
     supported = (
@@ -481,42 +571,98 @@ def _safe(
     low[np.arange(n), chosen] = False
     wanted = best_allowed(econ.value, mask)
     kept = (wanted != chosen) & low[np.arange(n), wanted]
-    names = np.asarray(TIERS, dtype=object)
-    note[kept] = (
-        "kept "
-        + names[chosen[kept]]
-        + ": debts like this one were rarely given "
-        + names[wanted[kept]]
-        + ", so its value is a guess"
+    note[kept] = _objects(
+        fill_text(
+            wording.words.policy.kept,
+            {
+                "chosen": pa.array(wording.tiers[chosen[kept]], pa.string()),
+                "wanted": pa.array(wording.tiers[wanted[kept]], pa.string()),
+            },
+            int(kept.sum()),
+        )
     )
     return chosen, low, note
 
 
+@dataclass(frozen=True)
+class _Wording:
+    """The why line's words in one language: its pieces, tier names, code meanings."""
+
+    words: Words
+    tiers: np.ndarray  # tier names in TIERS order
+    meaning: dict[str, str]
+
+    @classmethod
+    def of(cls, texts: ReasonTexts, language: str) -> _Wording:
+        words = getattr(texts.words, language)
+        tiers = np.array([words.tier_levels[t] for t in TIERS], dtype=object)
+        meaning = {code: getattr(text, language) for code, text in texts.codes.items()}
+        return cls(words, tiers, meaning)
+
+    def removed(self, tiers: np.ndarray, code: str) -> pa.Array:
+        """Per debt, "no <the tiers marked in ``tiers`` (n x tiers)>: <what ``code`` means>"."""
+        n = len(tiers)
+        separator = self.words.policy.tier_separator
+        names = _join([(tiers[:, j], self.tiers[j]) for j in range(len(TIERS))], n, separator)
+        return fill_text(
+            self.words.policy.removed, {"tiers": names, "reason": self.meaning[code]}, n
+        )
+
+
 def _why(
-    values: np.ndarray, mask: np.ndarray, excluded: np.ndarray, note: np.ndarray
+    values: np.ndarray,
+    mask: np.ndarray,
+    removed: list[tuple[np.ndarray, Text]],
+    flagged: list[tuple[np.ndarray, FlagRule]],
+    note: np.ndarray,
+    wording: _Wording,
 ) -> np.ndarray:
-    """One line per debt: the expected net value of each allowed tier and what was removed."""
+    """One line per debt: the expected net value of each allowed tier, the tiers ``removed`` and
+    why, the notices of the flags that apply, and ``note``."""
     n = len(values)
-    amounts = pc.cast(pc.cast(pc.round(pa.array(values.ravel(order="F"))), pa.int64()), pa.string())
-    allowed = _join(
+    words = wording.words.policy
+    amounts = format_amounts(values.ravel(order="F"), wording.words)
+    items = _join(
         [
-            (mask[:, j], pc.binary_join_element_wise(f"{tier} ", amounts[j * n : (j + 1) * n], ""))
-            for j, tier in enumerate(TIERS)
+            (
+                mask[:, j],
+                fill_text(
+                    words.item,
+                    {"tier": wording.tiers[j], "amount": amounts[j * n : (j + 1) * n]},
+                    n,
+                ),
+            )
+            for j in range(len(TIERS))
         ],
         n,
-        ", ",
+        words.list_separator,
     )
-    removed = pc.binary_join_element_wise("removed ", pa.array(excluded, pa.string()), "")
-    line = _join(
-        [
-            (np.ones(n), allowed),
-            (excluded != "", removed),
-            (note != "", pa.array(note, pa.string())),
-        ],
-        n,
-        "; ",
-    )
-    return _objects(pc.binary_join_element_wise("expected net CNY: ", line, ""))
+    notices = _join([(hit, wording.meaning[f.code]) for hit, f in flagged], n, words.list_separator)
+    parts = [
+        (np.ones(n, dtype=bool), fill_text(words.values, {"items": items}, n)),
+        *removed,
+        (_objects(notices) != "", fill_text(words.notices, {"items": notices}, n)),
+        (note != "", pa.array(note, pa.string())),
+    ]
+    return _objects(_join(parts, n, words.separator))
+
+
+def contact_texts(
+    tiers: np.ndarray, court_open: np.ndarray, contact: Contact, words: Words
+) -> np.ndarray:
+    """The contact plan of each debt whose tier it works (``contact.applies_to``), as text; the
+    legal notice only where a court tier is open (docs/domain.md §4.4). ``None`` elsewhere."""
+    plans = {
+        legal: words.contact.separator.join(
+            words.contact.step.format(
+                day=s.day, time=s.time, channel=words.contact.channels[s.channel]
+            )
+            for s in _steps(contact, legal)
+        )
+        for legal in (True, False)
+    }
+    worked = np.isin(tiers, contact.applies_to)
+    return np.where(worked, np.where(court_open, plans[True], plans[False]), None)
 
 
 def decide(
@@ -527,22 +673,36 @@ def decide(
     capacity: dict[str, int | None] | None = None,
     guardrails: bool = True,
     unchecked: list[str] | None = None,
+    language: str = "en",
+    texts: ReasonTexts | None = None,
 ) -> pd.DataFrame:
-    """Recommended tier for every debt, with values, exclusions, flags and a why line.
+    """Recommended tier for every debt, with values, exclusions, flags, a why line and the
+    contact plan where one applies.
 
     ``rule`` is one of ``POLICIES``; ``capacity`` (safe and value rules) overrides the config's;
     ``guardrails=False`` shows what a rule would do without them (the staircase baseline);
-    ``unchecked``: guardrail codes the data could not check, named in every why line.
+    ``unchecked``: guardrail codes the data could not check, named in every why line. The why
+    line and the contact plan are in ``language``, worded by ``texts`` (default
+    ``configs/reasons.yaml``).
     """
     if rule not in POLICIES:
         raise RecoverscoreError(f"unknown policy {rule!r}; choose one of {list(POLICIES)}")
+    check_language(language)
+    texts = texts or load_reasons()
+    check_texts(policy, texts)
+    wording = _Wording.of(texts, language)
     if cases.facts.principal is None:
-        return _unvalued(cases.index)
+        return _unvalued(cases.index, wording.words)
     econ = economics(cases, policy, costs)
     allowed = apply_guardrails(cases, econ, policy)
     mask = allowed.mask if guardrails else np.ones_like(allowed.mask)
     excluded = allowed.excluded if guardrails else np.full(len(mask), "", dtype=object)
     note = np.full(len(mask), "", dtype=object)
+    removed = [  # why each guardrail's tiers went
+        (hit, wording.removed(np.tile(np.isin(TIERS, rule.excludes), (len(mask), 1)), rule.code))
+        for hit, rule in (allowed.removed_by if guardrails else [])
+    ]
+    court_open = mask[:, [_TIER_INDEX[t] for t in COURT_TIERS]].any(axis=1)  # lawfully (§4.4)
     limits = policy.capacity if capacity is None else capacity
     if rule in ("matrix", "baseline"):
         wanted = (
@@ -556,12 +716,19 @@ def decide(
             )
         chosen = fall_back(wanted, mask)
         moved = chosen != wanted
-        names = np.asarray(TIERS, dtype=object)
-        note[moved] = (
-            f"{rule} chose " + names[wanted[moved]] + ", not allowed: fell back to "
-        ) + names[chosen[moved]]
+        note[moved] = _objects(
+            fill_text(
+                wording.words.policy.fell_back,
+                {
+                    "rule": wording.words.policy.rule_names[rule],
+                    "wanted": pa.array(wording.tiers[wanted[moved]], pa.string()),
+                    "chosen": pa.array(wording.tiers[chosen[moved]], pa.string()),
+                },
+                int(moved.sum()),
+            )
+        )
     elif rule == "safe":
-        chosen, low, note = _safe(cases, econ, mask, policy, limits)
+        chosen, low, note = _safe(cases, econ, mask, policy, limits, wording)
         code = policy.safe.code
         low_text = _join([(low[:, j], f"{tier}:{code}") for j, tier in enumerate(TIERS)], len(mask))
         excluded = _objects(
@@ -573,32 +740,35 @@ def decide(
                 len(mask),
             )
         )
+        removed.append((low.any(axis=1), wording.removed(low, code)))
         mask = mask & ~low
     else:
         chosen = assign_with_capacity(econ.value, mask, limits)
     if unchecked:
-        note = _append(note, "not checked, no data: " + ", ".join(unchecked))
-    index = cases.index
-    out = pd.DataFrame(
+        policy_words = wording.words.policy
+        meanings = policy_words.list_separator.join(wording.meaning[c] for c in unchecked)
+        note = _append(note, policy_words.unchecked.format(items=meanings), policy_words.separator)
+    tiers = np.asarray(TIERS, dtype=object)[chosen]
+    return pd.DataFrame(
         {
-            "recommended_tier": np.asarray(TIERS, dtype=object)[chosen],
+            "recommended_tier": tiers,
             "expected_net_value": econ.value[np.arange(len(chosen)), chosen],
             **{value_column(t): econ.value[:, j] for j, t in enumerate(TIERS)},
             "excluded_tiers": excluded,
             "flags": allowed.flags,
-            "why": _why(econ.value, mask, excluded, note),
+            "why": _why(econ.value, mask, removed, allowed.flagged_by, note, wording),
+            "contact_plan": contact_texts(tiers, court_open, policy.contact, wording.words),
         },
-        index=index,
+        index=cases.index,
     )
-    return out
 
 
-def _append(notes: np.ndarray, text: str) -> np.ndarray:
-    """``text`` added to every note (after a "; " where a note is already there)."""
-    return np.where(notes == "", text, notes + "; " + text)
+def _append(notes: np.ndarray, text: str, separator: str) -> np.ndarray:
+    """``text`` added to every note (after ``separator`` where a note is already there)."""
+    return np.where(notes == "", text, notes + separator + text)
 
 
-def _unvalued(index: pd.Index) -> pd.DataFrame:
+def _unvalued(index: pd.Index, words: Words) -> pd.DataFrame:
     """No tier recommended: without an amount no tier can be weighed against its costs."""
     n = len(index)
     missing = np.full(n, np.nan)
@@ -609,11 +779,8 @@ def _unvalued(index: pd.Index) -> pd.DataFrame:
             **{value_column(t): missing for t in TIERS},
             "excluded_tiers": np.full(n, "", dtype=object),
             "flags": np.full(n, "", dtype=object),
-            "why": np.full(
-                n,
-                "no tier recommended: the data have no principal to weigh tier costs against",
-                dtype=object,
-            ),
+            "why": np.full(n, words.policy.unvalued, dtype=object),
+            "contact_plan": np.full(n, None, dtype=object),
         },
         index=index,
     )
@@ -622,15 +789,28 @@ def _unvalued(index: pd.Index) -> pd.DataFrame:
 # --- contact plan --------------------------------------------------------------------------------
 
 
-def contact_plan(debtor_ids: pd.Series, start: pd.Timestamp, contact: Contact) -> pd.DataFrame:
+def _steps(contact: Contact, legal_notice: bool) -> list[ContactStep]:
+    """The plan's steps; without ``legal_notice``, those that announce court action left out."""
+    return [s for s in contact.steps if legal_notice or s.channel not in LEGAL_NOTICE_CHANNELS]
+
+
+def contact_plan(
+    debtor_ids: pd.Series,
+    start: pd.Timestamp,
+    contact: Contact,
+    court_open: np.ndarray | None = None,
+) -> pd.DataFrame:
     """The reminder schedule for soft-reminder debtors: one row per contact attempt.
 
     Built from the configured steps, which were checked at load time against the daily call
     limit and the call window; the plan is checked again here, so an unlawful plan is never
-    returned.
+    returned. ``court_open``: per debtor, whether a court tier is still allowed; where it is
+    not, the legal notice is left out (no threat of action that will not be taken, docs/domain.md
+    §4.4). Default: open for all.
     """
     start = pd.Timestamp(start).normalize()
-    offsets = [pd.Timedelta(days=s.day) + pd.Timedelta(s.time + ":00") for s in contact.steps]
+    steps = contact.steps
+    offsets = [pd.Timedelta(days=s.day) + pd.Timedelta(s.time + ":00") for s in steps]
     ids = np.repeat(debtor_ids.to_numpy(), len(offsets))
     plan = pd.DataFrame(
         {
@@ -638,9 +818,12 @@ def contact_plan(debtor_ids: pd.Series, start: pd.Timestamp, contact: Contact) -
             "when": np.tile(
                 np.array([start + o for o in offsets], dtype="datetime64[ns]"), len(debtor_ids)
             ),
-            "channel": np.tile([s.channel for s in contact.steps], len(debtor_ids)),
+            "channel": np.tile([s.channel for s in steps], len(debtor_ids)),
         }
     )
+    if court_open is not None:
+        open_ = np.repeat(np.asarray(court_open, dtype=bool), len(offsets))
+        plan = plan[open_ | ~plan["channel"].isin(LEGAL_NOTICE_CHANNELS).to_numpy()]
     calls = plan[plan["channel"].isin(CALL_CHANNELS)]
     clock = calls["when"].dt.strftime("%H:%M")
     if ((clock < contact.window_start) | (clock >= contact.window_end)).any():
