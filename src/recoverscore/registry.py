@@ -19,8 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +36,8 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types.schema import AnyType, ColSpec, Schema
+from mlflow.utils.credentials import get_default_host_creds
+from mlflow.utils.rest_utils import http_request
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -48,6 +49,7 @@ from recoverscore.scoring.package import HASH_FILE, MODEL_FILE, PACKAGE_FILE, Mo
 from recoverscore.scoring.pyfunc_model import SERVING_PARAMS
 
 if TYPE_CHECKING:
+    import requests
     from matplotlib.figure import Figure
 
     from recoverscore.scoring.batch import JobResult
@@ -61,6 +63,7 @@ ALIASES = ("champion", "challenger")
 _PYFUNC_FILE = Path(__file__).resolve().parent / "scoring" / "pyfunc_model.py"
 _PACKAGE_FILES = (MODEL_FILE, PACKAGE_FILE, HASH_FILE)  # what ModelPackage.save writes
 _CONNECT_TIMEOUT = 5.0  # seconds; MLflow's own client retries for minutes before giving up
+_PROBE = "/api/2.0/mlflow/experiments/search"  # a real API call: allowed hosts, credentials
 _EXAMPLE_AS_OF = "2026-06-30"
 # What the pyfunc imports at serving time, pinned to this environment; listing them spares
 # MLflow from inferring requirements by importing and running the model in a subprocess.
@@ -91,20 +94,65 @@ def _sqlite_path(uri: str) -> Path | None:
     return None if not path or path == ":memory:" else Path(path).expanduser()
 
 
-def _check_server(uri: str) -> None:
-    """Fail fast, with the reason, unless an MLflow server answers its health check at ``uri``."""
+def _innermost(error: BaseException) -> BaseException:
+    """The root cause of a chained error (the refused connection under requests' wrappers)."""
+    while (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def _answer(response: requests.Response) -> str:
+    """The first line of a server's error answer: MLflow's JSON ``message`` or its plain text."""
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_CONNECT_TIMEOUT):
-            return
-    except urllib.error.HTTPError as error:
-        if error.code in (401, 403):  # a server asking for the credentials MLflow will send
-            return
-        reason: object = f"HTTP {error.code} {error.reason} from /health"
-    except urllib.error.URLError as error:
-        reason = error.reason
-    except (OSError, ValueError) as error:
-        reason = error
-    raise RecoverscoreError(f"cannot reach the MLflow tracking server at {uri}: {reason}")
+        text = str(response.json().get("message", ""))
+    except (ValueError, AttributeError):
+        text = response.text
+    lines = text.strip().splitlines()
+    return lines[0] if lines else f"HTTP {response.status_code} {response.reason}"
+
+
+def _check_server(uri: str) -> None:
+    """Fail fast, with the reason, unless the MLflow server at ``uri`` answers a real API call.
+
+    One experiment search, sent with the credentials MLflow itself would send
+    (``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``, a token, TLS settings) and no
+    retries: a wrong address, a host name the server does not allow, or missing or refused
+    credentials is one line within seconds instead of an error deep inside the first command.
+    ``/health`` is not enough: it answers 200 to requests the API then refuses.
+    """
+    creds = get_default_host_creds(uri)
+    try:
+        response = http_request(
+            creds,
+            _PROBE,
+            "GET",
+            max_retries=0,
+            timeout=_CONNECT_TIMEOUT,
+            raise_on_status=False,
+            params={"max_results": 1},
+        )
+    except MlflowException as error:
+        raise RecoverscoreError(
+            f"cannot reach the MLflow tracking server at {uri}: {_innermost(error)}"
+        ) from None
+    if response.status_code == 200:
+        return
+    answer = _answer(response)
+    if response.status_code == 401:
+        hint = (
+            "it refused the user name and password given"
+            if creds.username
+            else "it asks for a user name and password"
+        ) + " (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)"
+    elif response.status_code == 403 and "Host header" in answer:
+        host = urllib.parse.urlsplit(uri).netloc
+        hint = f"the server does not accept the host name {host}: add it to its --allowed-hosts"
+    else:
+        hint = answer
+    raise RecoverscoreError(
+        f"the MLflow tracking server at {uri} refused the request "
+        f"(HTTP {response.status_code}): {hint}"
+    )
 
 
 @contextmanager
@@ -124,8 +172,9 @@ def connect(uri: str | None = None) -> mlflow.MlflowClient:
     """
     uri = uri or tracking_uri()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keeps logs readable
-    if uri.startswith(("http://", "https://")):
-        _check_server(uri)
+    server = uri.startswith(("http://", "https://"))
+    if server:
+        _check_server(uri)  # the client's own search would retry for minutes
     elif uri.startswith("sqlite:"):
         path = _sqlite_path(uri)
         if path is not None and not path.parent.is_dir():
@@ -135,7 +184,8 @@ def connect(uri: str | None = None) -> mlflow.MlflowClient:
     try:
         with _quiet_mlflow():
             client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.search_experiments(max_results=1)
+            if not server:
+                client.search_experiments(max_results=1)
     except (MlflowException, SQLAlchemyError, OSError) as error:
         raise RecoverscoreError(
             f"cannot open the MLflow tracking store {uri}: {_first_line(error)}"
@@ -354,7 +404,16 @@ def promote(version: str | int, alias: str = "champion", uri: str | None = None)
             raise MlflowException(f"not a version number or alias: {ref!r}")
     except MlflowException:
         raise RecoverscoreError(f"model {MODEL_NAME} has no version {version}") from None
-    client.set_registered_model_alias(MODEL_NAME, alias, number)
+    try:
+        client.set_registered_model_alias(MODEL_NAME, alias, number)
+    except MlflowException as error:
+        reason = _first_line(error)
+        if error.get_http_status_code() == 403:  # a user who may read but not change the model
+            user = os.environ.get("MLFLOW_TRACKING_USERNAME", "this user")
+            reason = f"permission denied: {user} needs EDIT permission on model {MODEL_NAME}"
+        raise RecoverscoreError(
+            f"cannot move @{alias} to version {number} at {uri or tracking_uri()}: {reason}"
+        ) from None
     return number
 
 
