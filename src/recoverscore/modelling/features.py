@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -203,6 +204,7 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
         _check_frame(X, "fit")
         self.check_columns(X)
         learned = [k for k, f in self._standard().items() if f.learned]
+        self.__dict__.pop("_dtypes", None)  # built from the levels learned here
         self.categories_ = {}
         for name in learned + list(self.extra_categorical):
             values = X[name].dropna().astype(str)
@@ -234,13 +236,18 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
             columns[name] = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
         for name in self.extra_categorical:
             columns[name] = X[name].astype("string").to_numpy(dtype=object, na_value=None)
-        out = pd.DataFrame({k: np.asarray(v) for k, v in columns.items()}, index=X.index)
-        for name, levels in self.categories_.items():
-            known = out[name].where(out[name].isin(levels))  # unseen levels become missing
-            out[name] = pd.Categorical(known, categories=levels)
-        numeric = [c for c in out.columns if c not in self.categories_]
-        out[numeric] = out[numeric].astype(float)
-        return out[list(self.feature_names_out_)]
+        out = {}
+        for name in self.feature_names_out_:
+            if name in self.categories_:  # unseen levels become missing
+                out[name] = pd.Categorical(np.asarray(columns[name]), dtype=self._dtypes[name])
+            else:
+                out[name] = np.asarray(columns[name], dtype=float)
+        return pd.DataFrame(out, index=X.index, copy=False)
+
+    @cached_property
+    def _dtypes(self) -> dict[str, pd.CategoricalDtype]:
+        """The categoricals' dtypes, built once (a served request transforms one row)."""
+        return {name: pd.CategoricalDtype(levels) for name, levels in self.categories_.items()}
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_out_")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -115,11 +115,16 @@ def decision_dates(frame: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFr
 
 @dataclass
 class Scorer:
-    """A model package with the options to score it: what each batch (or worker) needs."""
+    """A model package with the options to score it: what each batch (or worker) needs.
+
+    ``tally``: count the batch (tier mix, checks, decision dates) and its drift, as the batch
+    job reports them; ``score()`` and the served model return rows only and skip it.
+    """
 
     package: ModelPackage
     options: ScoringOptions = field(default_factory=ScoringOptions)
     version: str | None = None  # the registry version; ``None``: the package's own label
+    tally: bool = True
 
     @cached_property
     def label(self) -> str:
@@ -161,7 +166,9 @@ class Scorer:
         seconds["validate"] = time.perf_counter() - clock
         scored, counter = self._score_valid(valid, seconds)
         rejects = _rejects(raw, rows, failures, malformed)
-        stats = _stats(scored, rejects, failures, len(rows) + _count(malformed))
+        stats = (
+            _stats(scored, rejects, failures, len(rows) + _count(malformed)) if self.tally else {}
+        )
         if counter is not None:
             stats["drift"] = counter.to_json()
         stats["seconds"] = seconds
@@ -212,7 +219,7 @@ class Scorer:
             out.loc[explained, "reason_codes"] = text["reason_codes"].to_numpy()
         seconds["explain"] = seconds.get("explain", 0.0) + time.perf_counter() - clock
         counter = None
-        if package.reference is not None:
+        if package.reference is not None and self.tally:
             counter = DriftCounter(package.reference).add(features, probabilities)
         return out[output_columns(self.id_column)], counter
 
@@ -271,6 +278,9 @@ def _rejects(
     raw: pd.DataFrame, rows: np.ndarray, failures: pd.DataFrame, malformed: pd.DataFrame | None
 ) -> pd.DataFrame:
     """Rejected rows as the input had them (as text), with their row number and failed checks."""
+    columns = [*FAILURE_COLUMNS, *raw.columns, "raw_record"]
+    if failures.empty and not _count(malformed):  # the usual case, and a served request's
+        return _no_rejects(tuple(columns)).copy(deep=False)
     text = failures["column"].astype(str) + ": " + failures["check"].astype(str)
     whole = failures["row"].isna()
     if whole.any():  # a failure of the whole input (a missing column) rejects every row
@@ -285,8 +295,13 @@ def _rejects(
     if malformed is not None and len(malformed):
         out = pd.concat([out, malformed], ignore_index=True)
         out = out.sort_values("row", kind="stable", ignore_index=True)
-    columns = [*FAILURE_COLUMNS, *raw.columns, "raw_record"]
     return out.reindex(columns=columns).astype({c: "string" for c in columns[1:]})
+
+
+@lru_cache(maxsize=8)
+def _no_rejects(columns: tuple[str, ...]) -> pd.DataFrame:
+    """The empty rejects table of an input with these columns (built once per input layout)."""
+    return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "row" else "string") for c in columns})
 
 
 def _stats(
@@ -377,7 +392,7 @@ def score(
         language=language,
         capacity=capacity,
     )
-    result = Scorer(as_package(model), options, version).score_batch(portfolio)
+    result = Scorer(as_package(model), options, version, tally=False).score_batch(portfolio)
     if len(result.rejects):
         first = result.rejects.iloc[0]
         raise RecoverscoreError(
