@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError
+from importlib.metadata import PackageNotFoundError, requires
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +39,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 from mlflow.utils.credentials import get_default_host_creds
 from mlflow.utils.rest_utils import http_request
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from packaging.requirements import Requirement
 from sqlalchemy.exc import SQLAlchemyError
 
 from recoverscore.data import schemas
@@ -60,14 +61,12 @@ MODEL_NAME = "recoverscore"
 EXPERIMENT = "recoverscore"
 ALIASES = ("champion", "challenger")
 
-_PYFUNC_FILE = Path(__file__).resolve().parent / "scoring" / "pyfunc_model.py"
 _PACKAGE_FILES = (MODEL_FILE, PACKAGE_FILE, HASH_FILE)  # what ModelPackage.save writes
 _CONNECT_TIMEOUT = 5.0  # seconds; MLflow's own client retries for minutes before giving up
 _PROBE = "/api/2.0/mlflow/experiments/search"  # a real API call: allowed hosts, credentials
 _EXAMPLE_AS_OF = "2026-06-30"
-# What the pyfunc imports at serving time, pinned to this environment; listing them spares
-# MLflow from inferring requirements by importing and running the model in a subprocess.
-_RUNTIME_PACKAGES = ("lightgbm", "numpy", "pandas", "pandera", "pydantic", "pyyaml", "scikit-learn")
+_CODE_DIR = Path(__file__).resolve().parent  # bundled with every registered model
+_PYFUNC_FILE = _CODE_DIR / "scoring" / "pyfunc_model.py"
 _VERSION_COLUMNS = ["version", "aliases", "run_id", "created", "test_auc"]
 
 
@@ -241,29 +240,18 @@ def input_example(contract: InputContract) -> pd.DataFrame:
     return frame
 
 
-def _signature(
-    contract: InputContract, example: pd.DataFrame, output: pd.DataFrame
-) -> ModelSignature:
-    """The signature inferred from the example, loosened where the pyfunc parses for itself.
+def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """The signature inferred from the example, its inputs loosened to ``Any`` and optional.
 
-    Dates may come as text or datetimes and booleans as booleans or text, which one MLflow type
-    cannot express, so those columns (and the user's own) are ``Any`` and the contract checks
-    them. Nullable columns and ``as_of`` (today when absent) are optional.
+    The pyfunc parses and checks every cell against the model's contract itself, naming rows,
+    columns and checks but never values. MLflow's own enforcement would refuse a bad cell or a
+    missing column first, with an error that quotes the request's rows (debtor ids, amounts)
+    or the offending value; the column names and types are documented by the contract.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         inferred = infer_signature(example, output, params=SERVING_PARAMS)
-    columns = contract.schema.columns
-    kinds = schemas.column_kinds(contract.schema)
-    own = {*contract.extra_numeric, *contract.extra_categorical}
-    inputs = [
-        ColSpec(
-            AnyType() if kinds[spec.name] in ("date", "bool") or spec.name in own else spec.type,
-            spec.name,
-            required=spec.name != "as_of" and not columns[spec.name].nullable,
-        )
-        for spec in inferred.inputs.inputs
-    ]
+    inputs = [ColSpec(AnyType(), spec.name, required=False) for spec in inferred.inputs.inputs]
     return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs, params=inferred.params)
 
 
@@ -289,13 +277,39 @@ def _flatten(params: dict[str, object], prefix: str = "") -> dict[str, str]:
 
 
 def _pip_requirements() -> list[str]:
+    """recoverscore's own runtime dependencies, pinned to this environment's versions.
+
+    The registered model carries recoverscore's code (``code/recoverscore``), so these are all
+    another serving environment has to install (``mlflow models serve --env-manager
+    virtualenv`` builds it from them); listing them also spares MLflow from inferring them by
+    importing and running the model in a subprocess.
+    """
+    try:
+        declared = requires("recoverscore") or []
+    except PackageNotFoundError:
+        raise RecoverscoreError(
+            "recoverscore is not installed (pip install -e .), so the model's requirements "
+            "cannot be listed"
+        ) from None
     pinned = []
-    for package in _RUNTIME_PACKAGES:
-        try:
-            pinned.append(f"{package}=={package_version(package)}")
-        except PackageNotFoundError:
-            pinned.append(package)
+    for text in declared:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # the test and server extras
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        pinned.append(f"{requirement.name}{extras}=={package_version(requirement.name)}")
     return pinned
+
+
+def _stage_code(staging: Path) -> Path:
+    """recoverscore's source (with its YAML settings, without bytecode) for the model's code."""
+    return Path(
+        shutil.copytree(
+            _CODE_DIR,
+            staging / "recoverscore",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -333,7 +347,7 @@ def log_training(
     uri = uri or tracking_uri()
     client = connect(uri)
     example = input_example(package.contract)
-    signature = _signature(package.contract, example, _example_output(package, example))
+    signature = _signature(example, _example_output(package, example))
     try:
         experiment_id = _experiment_id(client, uri)
         with tempfile.TemporaryDirectory() as staging:
@@ -362,6 +376,7 @@ def log_training(
                         input_example=example,
                         registered_model_name=MODEL_NAME,
                         pip_requirements=_pip_requirements(),
+                        code_paths=[str(_stage_code(Path(staging)))],
                     )
         model_version = str(info.registered_model_version)
         client.set_registered_model_alias(MODEL_NAME, "challenger", model_version)
