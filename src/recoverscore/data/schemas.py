@@ -483,8 +483,11 @@ def _cells(raw: pd.Series, mask: np.ndarray, column: str, check: str) -> pd.Data
 def _concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in FAILURE_COLUMNS})
+        return _NO_FAILURES.copy(deep=False)  # building it costs more than a row's checks
     return pd.concat(parts, ignore_index=True)[FAILURE_COLUMNS]
+
+
+_NO_FAILURES = pd.DataFrame({c: pd.Series(dtype=object) for c in FAILURE_COLUMNS})
 
 
 # --- phase 2: pandera on the parsed rows --------------------------------------------------------

@@ -40,7 +40,7 @@ class _Feature:
 
 
 def _flag(column: str) -> _Feature:
-    return _Feature((column,), lambda df, f: df[column].astype(float).to_numpy())
+    return _Feature((column,), lambda df, f: df[column].to_numpy(dtype=float, na_value=np.nan))
 
 
 def _count(column: str) -> _Feature:
@@ -57,7 +57,7 @@ def _ratio(column: str, scale: float) -> Callable:
 
 
 def _assets(df: pd.DataFrame) -> np.ndarray:
-    return df[list(ASSET_COLUMNS)].to_numpy(dtype=float).sum(axis=1)
+    return sum(df[c].to_numpy(dtype=float, na_value=np.nan) for c in ASSET_COLUMNS)
 
 
 STANDARD_FEATURES: dict[str, _Feature] = {
@@ -238,8 +238,10 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
             columns[name] = X[name].astype("string").to_numpy(dtype=object, na_value=None)
         out = {}
         for name in self.feature_names_out_:
-            if name in self.categories_:  # unseen levels become missing
-                out[name] = pd.Categorical(np.asarray(columns[name]), dtype=self._dtypes[name])
+            if name in self.categories_:  # unseen levels become missing (code -1)
+                dtype = self._dtypes[name]
+                codes = dtype.categories.get_indexer(np.asarray(columns[name], dtype=object))
+                out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
             else:
                 out[name] = np.asarray(columns[name], dtype=float)
         return pd.DataFrame(out, index=X.index, copy=False)

@@ -486,15 +486,18 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         costs about a third of a prediction, and ``tier_probabilities`` predicts four times.
         """
         stored = self.booster_.pandas_categorical or []
-        columns = [c for c in design.columns if isinstance(design[c].dtype, pd.CategoricalDtype)]
-        if [list(design[c].cat.categories) for c in columns] != stored:
+        dtypes = design.dtypes
+        categorical = [isinstance(t, pd.CategoricalDtype) for t in dtypes]
+        if [list(t.categories) for t, c in zip(dtypes, categorical, strict=True) if c] != stored:
             raise RecoverscoreError("the features' categories differ from the trained model's")
-        codes = {}
-        for column in columns:
-            values = design[column].cat.codes.to_numpy(np.float64)
-            values[values < 0] = np.nan
-            codes[column] = values
-        return design.assign(**codes).to_numpy(dtype=np.float64, na_value=np.nan)
+        matrix = np.empty(design.shape, dtype=np.float64)
+        numeric = np.flatnonzero(~np.asarray(categorical, dtype=bool))
+        matrix[:, numeric] = design.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        for position in np.flatnonzero(categorical):
+            codes = design.iloc[:, position].array.codes.astype(np.float64)
+            codes[codes < 0] = np.nan
+            matrix[:, position] = codes
+        return matrix
 
     @property
     def best_iteration_(self) -> int:

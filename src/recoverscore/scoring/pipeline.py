@@ -195,15 +195,19 @@ class Scorer:
             options.capacity,
             unchecked=self.unchecked,
         )
-        out = pd.concat([valid[[self.id_column, "as_of"]], probabilities, decision], axis=1)
-        out["model_version"] = self.label
-        out["overrides"] = (
-            ";".join(f"{k} {v}" for k, v in sorted(package.overrides.items())) or None
-        )
+        columns = {
+            self.id_column: valid[self.id_column],
+            "as_of": valid["as_of"],
+            **probabilities,
+            **decision,
+            "model_version": self.label,
+            "overrides": ";".join(f"{k} {v}" for k, v in sorted(package.overrides.items())) or None,
+            "top_reasons": None,
+            "reason_codes": None,
+        }
+        out = pd.DataFrame({c: columns[c] for c in output_columns(self.id_column)}, valid.index)
         seconds["score"] = seconds.get("score", 0.0) + time.perf_counter() - clock
         clock = time.perf_counter()
-        out["top_reasons"] = None
-        out["reason_codes"] = None
         tiers = decision["recommended_tier"].to_numpy(dtype=object)
         explained = pd.notna(tiers) | (model.tier_column is None)  # no tier, nothing to explain
         if options.explain and explained.any():
@@ -221,7 +225,7 @@ class Scorer:
         counter = None
         if package.reference is not None and self.tally:
             counter = DriftCounter(package.reference).add(features, probabilities)
-        return out[output_columns(self.id_column)], counter
+        return out, counter
 
 
 @dataclass(frozen=True)
