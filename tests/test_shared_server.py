@@ -144,7 +144,10 @@ def postgres() -> Iterator[Postgres]:
     missing = _missing()
     if missing is not None:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {missing}; .ci/run installs PostgreSQL", pytrace=False)
+            pytest.fail(
+                f"CI=true and {missing} (.ci/run installs PostgreSQL, make test the extra)",
+                pytrace=False,
+            )
         pytest.skip(missing)
     bindir = _pg_bin()
     assert bindir is not None
