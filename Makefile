@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,server]"
 	touch $(STAMP)
 
 # The main job on the embedded default: a synthetic labelled portfolio, validated and described;
@@ -53,7 +53,7 @@ sample: $(STAMP)
 lock:
 	rm -rf build/lockenv && $(PYTHON) -m venv build/lockenv
 	build/lockenv/bin/python -m pip install --quiet --upgrade pip
-	build/lockenv/bin/python -m pip install --quiet ".[test]"
+	build/lockenv/bin/python -m pip install --quiet ".[test,server]"
 	build/lockenv/bin/python -m pip freeze --exclude recoverscore > constraints.txt
 
 clean:

@@ -28,7 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -170,8 +170,31 @@ def _stop(server: subprocess.Popen) -> None:
             continue
 
 
-def _start_server(root: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """``mlflow server`` on a free loopback port, once ``/health`` answers.
+def _sqlite_server(root: Path, port: int) -> list[str]:
+    """``mlflow server`` over a SQLite store in ``root``, one worker, on a loopback ``port``."""
+    return [
+        str(BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "mlartifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
+def _start_server(
+    root: Path,
+    log: Path,
+    command: Callable[[Path, int], list[str]] = _sqlite_server,
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen, str]:
+    """``command(root, port)`` on a free loopback port, once ``/health`` answers.
 
     Polls until the deadline; the wait between polls is ``Popen.wait``, so a server that dies
     (say, the port was taken in between) is noticed at once and started again on another port.
@@ -179,25 +202,11 @@ def _start_server(root: Path, log: Path) -> tuple[subprocess.Popen, str]:
     for _attempt in range(3):
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        command = [
-            str(BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "mlartifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
         with log.open("ab") as out:
             server = subprocess.Popen(
-                command,
+                command(root, port),
                 cwd=root,
-                env={**os.environ, **QUIET_MLFLOW},
+                env={**os.environ, **QUIET_MLFLOW, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

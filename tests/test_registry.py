@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from matplotlib.figure import Figure
+from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 from recoverscore import registry, score
@@ -441,6 +446,51 @@ def test_registered_model_is_code_text_and_json_only(champion_dir):
     assert flavor["model_code_path"].endswith("pyfunc_model.py")
     assert "python_model" not in flavor
     assert flavor["artifacts"]["package"]["path"] == "artifacts/package"
+
+
+def test_model_carries_its_code_and_pins_what_recoverscore_needs(champion_dir):
+    code = champion_dir / "code" / "recoverscore"
+    assert (code / "scoring" / "pyfunc_model.py").is_file()
+    assert (code / "configs" / "policy.yaml").is_file()  # the package's own settings travel too
+    assert not list(code.rglob("__pycache__")) and not list(code.rglob("*.pyc"))
+    pinned = dict(
+        line.split("==", 1)
+        for line in (champion_dir / "requirements.txt").read_text().split()
+        if "==" in line
+    )
+    declared = [Requirement(r) for r in importlib.metadata.requires("recoverscore")]
+    runtime = [r for r in declared if r.marker is None or r.marker.evaluate({"extra": ""})]
+    assert runtime and "recoverscore" not in pinned  # bundled, not installed
+    for requirement in runtime:
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        name = requirement.name + extras
+        assert pinned.get(name) == importlib.metadata.version(requirement.name), name
+    assert not [name for name in pinned if name.split("[")[0] in {"pytest", "playwright"}]
+
+
+def test_a_fresh_process_serves_the_model_from_its_bundled_code(champion_dir, tmp_path):
+    """What another serving host does: load the model and score, importing recoverscore from
+    the model's own code folder (prepended to the path), whatever is installed."""
+    script = (
+        "import sys, mlflow.pyfunc, pandas as pd\n"
+        "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "import recoverscore\n"
+        "rows = pd.read_json(sys.argv[2], orient='split')\n"
+        "out = model.predict(rows, params={'explain': False})\n"
+        "print(recoverscore.__file__)\n"
+        "print(len(out), out['recommended_tier'].notna().all())\n"
+    )
+    rows = tmp_path / "rows.json"
+    rows.write_text(_as_text(_portfolio(rows=3)).to_json(orient="split", index=False))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(champion_dir), str(rows)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    where, scored = result.stdout.split("\n")[-3:-1]
+    assert Path(where).is_relative_to(champion_dir / "code" / "recoverscore")
+    assert scored == "3 True"
 
 
 # --- nothing personal leaves the machine ----------------------------------------------------------

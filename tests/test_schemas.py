@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recoverscore.data import schemas
+from recoverscore.data.contract import InputContract
 from recoverscore.data.schemas import (
     TIERS,
     History,
@@ -252,3 +255,96 @@ def test_every_row_is_valid_or_rejected_and_only_bad_rows_are_rejected(small_wor
         final = frame.loc[i, column]
         if final in ("", "??", "nan", "1e999"):
             assert i + 1 in rejected, (i, column, final)
+
+
+# --- small frames: the compiled path reports what pandera reports -----------------------------
+
+# cells a served request or a tiny file may hold: text, numbers, booleans, blanks, edge dates
+ODD_CELLS = [
+    "", " ", None, np.nan, "??", "nan", "-3", "+4", " 5 ", "1.5", "1e999", -3, 2.5, 0, 1, True,
+    False, "true", "No", "2026-02-30", "1800-01-01", "2027-01-01", " 2026-06-01 ", "2026/06/01",
+    "individual", "enterprise", "lost", "D000000003", pd.Timestamp("2026-05-01"),
+]  # fmt: skip
+OWN_CONTRACT = InputContract.derive(
+    ["case_no", "principal", "due_date", "as_of", "debtor_type", "monthly_income", "score", "kind"],
+    required=["principal"],
+    id_column="case_no",
+    extra_numeric=["score"],
+    extra_categorical=["kind"],
+)
+
+
+def _own_file(world: pd.DataFrame) -> pd.DataFrame:
+    frame = world[["debtor_id", "principal", "due_date", "as_of", "debtor_type", "monthly_income"]]
+    rng = np.random.default_rng(0)
+    return frame.rename(columns={"debtor_id": "case_no"}).assign(
+        score=rng.normal(600, 50, len(frame)).round(), kind=rng.choice(["a", "b"], len(frame))
+    )
+
+
+def _comparable(failures: pd.DataFrame) -> list[tuple]:
+    """Failures as plain values: pandera itself shows a whole number as 5 or 5.0 and a missing
+    cell as <NA> or nan depending on the frame, so numbers compare as floats, missing as None."""
+
+    def plain(value: object) -> object:
+        if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+            return None
+        if isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_):
+            return float(value)
+        return str(value)
+
+    return [tuple(plain(v) for v in row) for row in failures.itertuples(index=False)]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    which=st.sampled_from(["portfolio", "history", "own"]),
+    rows=st.lists(st.integers(0, 299), min_size=1, max_size=12),
+    text=st.booleans(),
+    cells=st.lists(
+        st.tuples(st.integers(0, 11), st.integers(0, 40), st.sampled_from(ODD_CELLS)), max_size=6
+    ),
+)
+def test_small_frames_validate_as_pandera_does(small_world, monkeypatch, which, rows, text, cells):
+    schema = {
+        "portfolio": Portfolio.to_schema(),
+        "history": History.to_schema(),
+        "own": OWN_CONTRACT.schema,
+    }[which]
+    base = _own_file(small_world) if which == "own" else small_world
+    frame = base.iloc[rows].reset_index(drop=True)
+    if text:  # as a CSV reader or a JSON request delivers it
+        frame = frame.astype(str).replace({"NaT": "", "nan": "", "<NA>": ""})
+    frame = frame.astype(object)
+    for i, j, value in cells:
+        frame.iat[i % len(frame), j % frame.shape[1]] = value
+    monkeypatch.setattr(schemas, "SMALL_FRAME_ROWS", 10**9)
+    small = validate(frame, schema)
+    monkeypatch.setattr(schemas, "SMALL_FRAME_ROWS", -1)
+    reference = validate(frame, schema)
+    assert _comparable(small.failures) == _comparable(reference.failures)
+    pd.testing.assert_frame_equal(small.valid, reference.valid)
+
+
+def test_one_row_goes_the_compiled_way_and_a_large_frame_through_pandera(small_world, monkeypatch):
+    calls = []
+    compiled_validate = schemas.CompiledContract.validate
+    monkeypatch.setattr(
+        schemas.CompiledContract,
+        "validate",
+        lambda self, frame: calls.append(len(frame)) or compiled_validate(self, frame),
+    )
+    validate(small_world.head(1), Portfolio)
+    validate(small_world.head(schemas.SMALL_FRAME_ROWS + 1), Portfolio)
+    assert calls == [1]
+
+
+def test_a_check_the_compiler_does_not_know_sends_every_frame_to_pandera(small_world):
+    schema = Portfolio.to_schema().update_column(
+        "region", checks=[pa.Check(lambda s: s.str.len() < 3, name="short")]
+    )
+    assert not schemas.compiled(schema).supported
+    report = validate(small_world.head(2), schema)
+    assert set(report.failures["check"]) == {"short"}

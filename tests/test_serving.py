@@ -156,3 +156,31 @@ def test_served_model_answers_empty_and_extreme_requests_without_a_stack(served)
     assert status == 400, answer
     assert "row 1: principal: less_than_or_equal_to" in answer["message"]
     assert "stack_trace" not in answer and "2e19" not in json.dumps(answer)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda rows: rows.drop(columns="principal"), "row 1: principal: column_in_dataframe"),
+        (lambda rows: rows.assign(principal=["12,5 thousand", "1", "2"]), "principal: parse as"),
+        (lambda rows: rows.assign(n_partial_payments=["many", 0, 0]), "n_partial_payments: parse"),
+    ],
+    ids=["missing-column", "text-amount", "text-count"],
+)
+def test_a_refused_request_echoes_no_input_value(served, change, expected):
+    """MLflow's server quotes the request's rows in errors from predict, and its signature
+    enforcement quotes the bad value: neither reaches the answer (debtor ids, amounts)."""
+    url, root, _ = served
+    frame = generate_frame(3, seed=6, as_of="2026-06-30")[list(Portfolio.to_schema().columns)]
+    write_table(frame, root / "refused.csv")
+    rows = change(read_table(root / "refused.csv"))
+    status, answer = _post(
+        url, {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+    )
+    assert status == 400
+    assert expected in answer["message"]
+    body = json.dumps(answer)
+    leaked = [i for i in frame["debtor_id"] if i in body] + [
+        v for v in ("12,5 thousand", "many", str(frame["principal"].iloc[0])) if v in body
+    ]
+    assert not leaked and "Failed to predict data" not in body

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,8 +130,14 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path):
             try:
                 with pytest.MonkeyPatch.context() as mp:
                     mp.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+                    mp.setenv("MLFLOW_REGISTRY_URI", env["MLFLOW_TRACKING_URI"])
+                    # an earlier test in this process may have pointed MLflow's globals elsewhere
+                    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+                    mlflow.set_registry_uri(env["MLFLOW_TRACKING_URI"])
                     exec(compile(body, "README walk-through", "exec"), namespace)
             finally:
+                mlflow.set_tracking_uri(None)
+                mlflow.set_registry_uri(None)
                 os.chdir(cwd)
     everything = "\n".join(outputs)
     # training: the small file took the k-fold path and said how each candidate did out of fold

@@ -24,13 +24,12 @@ import os
 import re
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError
+from importlib.metadata import PackageNotFoundError, requires
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +44,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types.schema import AnyType, ColSpec, Schema
 from mlflow.utils import logging_utils
+from mlflow.utils.credentials import get_default_host_creds
+from mlflow.utils.rest_utils import http_request
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from packaging.requirements import Requirement
 from sqlalchemy.exc import SQLAlchemyError
 
 from recoverscore.data import schemas
@@ -62,6 +64,7 @@ from recoverscore.scoring.package import (
 from recoverscore.scoring.pyfunc_model import SERVING_PARAMS
 
 if TYPE_CHECKING:
+    import requests
     from matplotlib.figure import Figure
 
     from recoverscore.scoring.backtest import Backtest
@@ -110,13 +113,12 @@ _MODEL_TAGS = {
     "aliases": "champion: used for scoring; challenger: the latest registration",
 }
 
-_PYFUNC_FILE = Path(__file__).resolve().parent / "scoring" / "pyfunc_model.py"
 _PACKAGE_FILES = (MODEL_FILE, PACKAGE_FILE, HASH_FILE)  # what ModelPackage.save writes
 _CONNECT_TIMEOUT = 5.0  # seconds; MLflow's own client retries for minutes before giving up
+_PROBE = "/api/2.0/mlflow/experiments/search"  # a real API call: allowed hosts, credentials
 _EXAMPLE_AS_OF = "2026-06-30"
-# What the pyfunc imports at serving time, pinned to this environment; listing them spares
-# MLflow from inferring requirements by importing and running the model in a subprocess.
-_RUNTIME_PACKAGES = ("lightgbm", "numpy", "pandas", "pandera", "pydantic", "pyyaml", "scikit-learn")
+_CODE_DIR = Path(__file__).resolve().parent  # bundled with every registered model
+_PYFUNC_FILE = _CODE_DIR / "scoring" / "pyfunc_model.py"
 _VERSION_COLUMNS = ["version", "aliases", "run_id", "created", "test_auc"]
 
 
@@ -143,20 +145,65 @@ def _sqlite_path(uri: str) -> Path | None:
     return None if not path or path == ":memory:" else Path(path).expanduser()
 
 
-def _check_server(uri: str) -> None:
-    """Fail fast, with the reason, unless an MLflow server answers its health check at ``uri``."""
+def _innermost(error: BaseException) -> BaseException:
+    """The root cause of a chained error (the refused connection under requests' wrappers)."""
+    while (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def _answer(response: requests.Response) -> str:
+    """The first line of a server's error answer: MLflow's JSON ``message`` or its plain text."""
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_CONNECT_TIMEOUT):
-            return
-    except urllib.error.HTTPError as error:
-        if error.code in (401, 403):  # a server asking for the credentials MLflow will send
-            return
-        reason: object = f"HTTP {error.code} {error.reason} from /health"
-    except urllib.error.URLError as error:
-        reason = error.reason
-    except (OSError, ValueError) as error:
-        reason = error
-    raise RecoverscoreError(f"cannot reach the MLflow tracking server at {uri}: {reason}")
+        text = str(response.json().get("message", ""))
+    except (ValueError, AttributeError):
+        text = response.text
+    lines = text.strip().splitlines()
+    return lines[0] if lines else f"HTTP {response.status_code} {response.reason}"
+
+
+def _check_server(uri: str) -> None:
+    """Fail fast, with the reason, unless the MLflow server at ``uri`` answers a real API call.
+
+    One experiment search, sent with the credentials MLflow itself would send
+    (``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``, a token, TLS settings) and no
+    retries: a wrong address, a host name the server does not allow, or missing or refused
+    credentials is one line within seconds instead of an error deep inside the first command.
+    ``/health`` is not enough: it answers 200 to requests the API then refuses.
+    """
+    creds = get_default_host_creds(uri)
+    try:
+        response = http_request(
+            creds,
+            _PROBE,
+            "GET",
+            max_retries=0,
+            timeout=_CONNECT_TIMEOUT,
+            raise_on_status=False,
+            params={"max_results": 1},
+        )
+    except MlflowException as error:
+        raise RecoverscoreError(
+            f"cannot reach the MLflow tracking server at {uri}: {_innermost(error)}"
+        ) from None
+    if response.status_code == 200:
+        return
+    answer = _answer(response)
+    if response.status_code == 401:
+        hint = (
+            "it refused the user name and password given"
+            if creds.username
+            else "it asks for a user name and password"
+        ) + " (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)"
+    elif response.status_code == 403 and "Host header" in answer:
+        host = urllib.parse.urlsplit(uri).netloc
+        hint = f"the server does not accept the host name {host}: add it to its --allowed-hosts"
+    else:
+        hint = answer
+    raise RecoverscoreError(
+        f"the MLflow tracking server at {uri} refused the request "
+        f"(HTTP {response.status_code}): {hint}"
+    )
 
 
 @contextmanager
@@ -190,8 +237,9 @@ def connect(uri: str | None = None) -> mlflow.MlflowClient:
     # MLflow prints "View run ... at: <url>" for runs on a server, a link into its GenAI view;
     # recoverscore prints its own link, into the model-training view (``ui_link``).
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    if uri.startswith(("http://", "https://")):
-        _check_server(uri)
+    server = uri.startswith(("http://", "https://"))
+    if server:
+        _check_server(uri)  # the client's own search would retry for minutes
     elif uri.startswith("sqlite:"):
         path = _sqlite_path(uri)
         if path is not None and not path.parent.is_dir():
@@ -201,7 +249,8 @@ def connect(uri: str | None = None) -> mlflow.MlflowClient:
     try:
         with _quiet_mlflow():
             client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.search_experiments(max_results=1)
+            if not server:
+                client.search_experiments(max_results=1)
     except (MlflowException, SQLAlchemyError, OSError) as error:
         raise RecoverscoreError(
             f"cannot open the MLflow tracking store {uri}: {_first_line(error)}"
@@ -348,16 +397,13 @@ def input_example(contract: InputContract) -> pd.DataFrame:
     return frame
 
 
-def _signature(
-    contract: InputContract, example: pd.DataFrame, output: pd.DataFrame
-) -> ModelSignature:
-    """The signature inferred from the example, its inputs loosened to ``Any``.
+def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """The signature inferred from the example, its inputs loosened to ``Any`` and optional.
 
-    The pyfunc parses its input as the batch job parses a file: dates as text or datetimes,
-    booleans as booleans or words, numbers as numbers or text (a CSV read without types), and the
-    contract names each cell that does not read and each missing column in one line. MLflow's
-    own checks would refuse text numbers, or a missing column, with an error that dumps the
-    whole frame (debtor ids included), so every column is ``Any`` and optional to MLflow.
+    The pyfunc parses and checks every cell against the model's contract itself, naming rows,
+    columns and checks but never values. MLflow's own enforcement would refuse a bad cell or a
+    missing column first, with an error that quotes the request's rows (debtor ids, amounts)
+    or the offending value; the column names and types are documented by the contract.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
@@ -388,13 +434,39 @@ def _flatten(params: dict[str, object], prefix: str = "") -> dict[str, str]:
 
 
 def _pip_requirements() -> list[str]:
+    """recoverscore's own runtime dependencies, pinned to this environment's versions.
+
+    The registered model carries recoverscore's code (``code/recoverscore``), so these are all
+    another serving environment has to install (``mlflow models serve --env-manager
+    virtualenv`` builds it from them); listing them also spares MLflow from inferring them by
+    importing and running the model in a subprocess.
+    """
+    try:
+        declared = requires("recoverscore") or []
+    except PackageNotFoundError:
+        raise RecoverscoreError(
+            "recoverscore is not installed (pip install -e .), so the model's requirements "
+            "cannot be listed"
+        ) from None
     pinned = []
-    for package in _RUNTIME_PACKAGES:
-        try:
-            pinned.append(f"{package}=={package_version(package)}")
-        except PackageNotFoundError:
-            pinned.append(package)
+    for text in declared:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # the test and server extras
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        pinned.append(f"{requirement.name}{extras}=={package_version(requirement.name)}")
     return pinned
+
+
+def _stage_code(staging: Path) -> Path:
+    """recoverscore's source (with its YAML settings, without bytecode) for the model's code."""
+    return Path(
+        shutil.copytree(
+            _CODE_DIR,
+            staging / "recoverscore",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -455,7 +527,7 @@ def log_training(
     uri = uri or tracking_uri()
     client = connect(uri)
     example = input_example(package.contract)
-    signature = _signature(package.contract, example, _example_output(package, example))
+    signature = _signature(example, _example_output(package, example))
     run_name = training_run_name(package)
     try:
         experiment_id = _experiment_id(client, uri)
@@ -488,6 +560,7 @@ def log_training(
                         input_example=example,
                         registered_model_name=MODEL_NAME,
                         pip_requirements=_pip_requirements(),
+                        code_paths=[str(_stage_code(Path(staging)))],
                     )
         model_version = str(info.registered_model_version)
         client.set_registered_model_alias(MODEL_NAME, "challenger", model_version)
@@ -576,7 +649,16 @@ def promote(version: str | int, alias: str = "champion", uri: str | None = None)
             raise MlflowException(f"not a version number or alias: {ref!r}")
     except MlflowException:
         raise RecoverscoreError(f"model {MODEL_NAME} has no version {version}") from None
-    client.set_registered_model_alias(MODEL_NAME, alias, number)
+    try:
+        client.set_registered_model_alias(MODEL_NAME, alias, number)
+    except MlflowException as error:
+        reason = _first_line(error)
+        if error.get_http_status_code() == 403:  # a user who may read but not change the model
+            user = os.environ.get("MLFLOW_TRACKING_USERNAME", "this user")
+            reason = f"permission denied: {user} needs EDIT permission on model {MODEL_NAME}"
+        raise RecoverscoreError(
+            f"cannot move @{alias} to version {number} at {uri or tracking_uri()}: {reason}"
+        ) from None
     return number
 
 

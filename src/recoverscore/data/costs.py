@@ -229,13 +229,19 @@ class CostConfig(StrictModel):
         tier = np.asarray(tier)
         claim = np.asarray(claim, dtype=float)
         failed = ~np.asarray(recovered, dtype=bool)
-        order = np.where(tier == "payment_order", self.payment_order_fee(claim), 0.0)
-        prepaid = self.lawsuit_acceptance_fee(claim) + np.where(
-            has_attachable_assets, self.preservation_fee.fee(claim), 0.0
-        )
-        lawsuit = np.where(tier == "litigation", prepaid, 0.0)
-        notice = self.public_notice.fee * np.asarray(served_by_notice, dtype=float)
-        lawyer = np.where(tier == "litigation", self.lawyer_fee.fee(claim) + notice, 0.0)
+        ordered, sued = tier == "payment_order", tier == "litigation"
+        zero = np.zeros(np.broadcast(claim, tier).shape)
+        # a schedule is worked out only when some case's tier uses it (economics asks for every
+        # tier of every case, and a served request is one case)
+        order = np.where(ordered, self.payment_order_fee(claim), 0.0) if ordered.any() else zero
+        lawsuit = lawyer = zero
+        if sued.any():
+            prepaid = self.lawsuit_acceptance_fee(claim) + np.where(
+                has_attachable_assets, self.preservation_fee.fee(claim), 0.0
+            )
+            notice = self.public_notice.fee * np.asarray(served_by_notice, dtype=float)
+            lawsuit = np.where(sued, prepaid, 0.0)
+            lawyer = np.where(sued, self.lawyer_fee.fee(claim) + notice, 0.0)
         return lawyer + np.where(failed, order + lawsuit, 0.0)
 
     def incurred(

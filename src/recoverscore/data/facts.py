@@ -206,7 +206,7 @@ class DebtFacts:
             principal=principal,
             claim=claim,
             has_assets=(
-                frame[list(ASSET_COLUMNS)].to_numpy(dtype=bool).any(axis=1)
+                np.logical_or.reduce([frame[c].to_numpy(dtype=bool) for c in ASSET_COLUMNS])
                 if _has(frame, *ASSET_COLUMNS)
                 else None
             ),

@@ -14,10 +14,14 @@ Both phases feed one failure table with a row number, column, check and offendin
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
+import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -28,6 +32,7 @@ from recoverscore.errors import RecoverscoreError
 
 TIERS: tuple[str, ...] = ("soft_reminder", "mediation", "payment_order", "litigation")
 """Collection tiers in order of escalation and cost."""
+_TIER_INDEX = pd.Index(TIERS)  # built once: tier_codes runs for every batch and request
 
 DEBTOR_TYPES: tuple[str, ...] = ("individual", "enterprise")
 CONTACT_STATUSES: tuple[str, ...] = ("reachable", "intermittent", "lost")
@@ -46,7 +51,7 @@ MAX_COUNT = 1_000_000
 def tier_codes(tiers: object) -> np.ndarray:
     """Position of each tier name in ``TIERS``; an unknown name is a ``ValueError``."""
     values = np.asarray(tiers, dtype=object)
-    codes = pd.Index(TIERS).get_indexer(values.ravel()).astype(np.intp)
+    codes = _TIER_INDEX.get_indexer(values.ravel()).astype(np.intp)
     unknown = codes < 0
     if unknown.any():
         names = sorted({str(v) for v in values.ravel()[unknown]})
@@ -71,11 +76,14 @@ def value_column(tier: str) -> str:
 
 @dataclass(frozen=True)
 class RowRule:
-    """A cross-column check: the columns it reads, the one a user would fix, what it says."""
+    """A cross-column check: the columns it reads, the one a user would fix, what it says, and
+    its test (``test(None, columns)``: pandera passes a DataFrame, small frames a dict of
+    NumPy arrays, so the tests use ``pd.isna``/``pd.notna`` and operators only)."""
 
     columns: frozenset[str]
     primary: str
     description: str
+    test: Callable
 
 
 # Row-wise cross-column checks by method name. They are keyed by method name because pandera
@@ -88,7 +96,9 @@ def _row_check(description: str, primary: str, *others: str) -> Callable:
     reported on ``primary``."""
 
     def register(method: Callable) -> classmethod:
-        _ROW_CHECKS[method.__name__] = RowRule(frozenset((primary, *others)), primary, description)
+        _ROW_CHECKS[method.__name__] = RowRule(
+            frozenset((primary, *others)), primary, description, method
+        )
         return pa.dataframe_check(method)
 
     return register
@@ -96,7 +106,7 @@ def _row_check(description: str, primary: str, *others: str) -> Callable:
 
 def _on_or_before(early: pd.Series, late: pd.Series) -> pd.Series:
     """True where ``early <= late`` or either is missing (missing values are checked elsewhere)."""
-    return early.isna() | late.isna() | (early <= late)
+    return pd.isna(early) | pd.isna(late) | (early <= late)
 
 
 def _amount_matches_recovered(df: pd.DataFrame) -> pd.Series:
@@ -219,7 +229,7 @@ class Portfolio(pa.DataFrameModel):
         "last_payment_date",
     )
     def _payment_count_matches_date(cls, df: pd.DataFrame) -> pd.Series:
-        return df["last_payment_date"].notna() == (df["n_partial_payments"] > 0)
+        return pd.notna(df["last_payment_date"]) == (df["n_partial_payments"] > 0)
 
     @_row_check(
         "last_acknowledgment_date within [due_date, as_of]",
@@ -238,7 +248,7 @@ class Portfolio(pa.DataFrameModel):
     )
     def _payment_interrupts(cls, df: pd.DataFrame) -> pd.Series:
         paid, ack = df["last_payment_date"], df["last_acknowledgment_date"]
-        return paid.isna() | (ack.notna() & (paid <= ack))
+        return pd.isna(paid) | (pd.notna(ack) & (paid <= ack))
 
     @_row_check(
         "n_prior_judgments at most n_prior_lawsuits", "n_prior_judgments", "n_prior_lawsuits"
@@ -248,7 +258,7 @@ class Portfolio(pa.DataFrameModel):
 
     @_row_check("monthly_income only for individuals", "monthly_income", "debtor_type")
     def _income_individual(cls, df: pd.DataFrame) -> pd.Series:
-        return df["monthly_income"].isna() | (df["debtor_type"] == "individual")
+        return pd.isna(df["monthly_income"]) | (df["debtor_type"] == "individual")
 
     @_row_check(
         "annual_revenue and pays_tax only for enterprises",
@@ -257,7 +267,7 @@ class Portfolio(pa.DataFrameModel):
         "debtor_type",
     )
     def _revenue_enterprise(cls, df: pd.DataFrame) -> pd.Series:
-        enterprise_only = df["annual_revenue"].notna() | df["pays_tax"].notna()
+        enterprise_only = pd.notna(df["annual_revenue"]) | pd.notna(df["pays_tax"])
         return ~enterprise_only | (df["debtor_type"] == "enterprise")
 
     @_row_check("is_elderly only for individuals", "is_elderly", "debtor_type")
@@ -449,11 +459,14 @@ class _ScoredBase(pa.DataFrameModel):
 
     @_row_check("recommended_tier not among excluded_tiers", "recommended_tier", "excluded_tiers")
     def _recommended_allowed(cls, df: pd.DataFrame) -> pd.Series:
-        excluded = df["excluded_tiers"].fillna("").astype(str)
-        tier = df["recommended_tier"].astype(str)
-        return pd.Series(
-            [f"{t}:" not in e for t, e in zip(tier, excluded, strict=True)], index=df.index
-        )
+        excluded, tier = df["excluded_tiers"], df["recommended_tier"]
+        allowed = [
+            not (isinstance(t, str) and isinstance(e, str) and f"{t}:" in e)
+            for t, e in zip(tier, excluded, strict=True)
+        ]
+        if isinstance(excluded, pd.Series):
+            return pd.Series(allowed, index=excluded.index)
+        return np.asarray(allowed, dtype=bool)
 
 
 Scored: type[_ScoredBase] = _extend(
@@ -656,8 +669,11 @@ def _cells(raw: pd.Series, mask: np.ndarray, column: str, check: str) -> pd.Data
 def _concat_failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in FAILURE_COLUMNS})
+        return _NO_FAILURES.copy(deep=False)  # building it costs more than a row's checks
     return pd.concat(parts, ignore_index=True)[FAILURE_COLUMNS]
+
+
+_NO_FAILURES = pd.DataFrame({c: pd.Series(dtype=object) for c in FAILURE_COLUMNS})
 
 
 # --- phase 2: pandera on the parsed rows --------------------------------------------------------
@@ -762,6 +778,12 @@ def validate(
             {"row": pd.NA, "column": missing, "check": "column_in_dataframe", "value": None}
         )[FAILURE_COLUMNS]
         return ValidationReport(frame.iloc[0:0], failures, len(frame), rows)
+    small = compiled(schema) if len(frame) <= SMALL_FRAME_ROWS else None
+    if small is not None and small.supported:
+        valid, failures = small.validate(frame)
+        if not failures.empty:
+            failures = failures.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
+        return ValidationReport(valid, failures, len(frame), rows)
     parsed, cell_failures = parse_columns(frame, schema)
     bad_cells = cell_failures["row"].unique()
     readable = parsed.drop(index=bad_cells)
@@ -784,6 +806,286 @@ def validate(
     if not failures.empty:
         failures = failures.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
     return ValidationReport(valid, failures, len(frame), rows)
+
+
+# --- small frames: the same two phases without pandera's fixed costs ---------------------------
+
+SMALL_FRAME_ROWS = 64
+"""Frames up to this many rows (a served request, a tiny file) are validated by
+``CompiledContract``: cell by cell and with NumPy, because pandera's lazy validation costs tens
+of milliseconds however few the rows. Larger frames go through pandera. Both report the same
+failures with the same texts and return the same typed rows (a property test holds them equal)."""
+
+_PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_SCALARS = (str, bool, int, float, np.bool_, np.integer, np.floating)
+_ELEMENT_CHECKS: dict[str, Callable[[dict], Callable[[np.ndarray], np.ndarray]]] = {
+    "greater_than": lambda s: lambda x: x > s["min_value"],
+    "greater_than_or_equal_to": lambda s: lambda x: x >= s["min_value"],
+    "less_than": lambda s: lambda x: x < s["max_value"],
+    "less_than_or_equal_to": lambda s: lambda x: x <= s["max_value"],
+    "isin": lambda s: lambda x: np.isin(x, np.asarray(list(s["allowed_values"]), dtype=object)),
+    "str_length": lambda s: lambda x: _length_ok(x, s),
+}
+"""pandera's built-in checks the contracts use, as predicates on non-missing values."""
+
+
+def _length_ok(values: np.ndarray, stats: dict) -> np.ndarray:
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    if stats.get("exact_value") is not None:
+        return lengths == stats["exact_value"]
+    low, high = stats.get("min_value"), stats.get("max_value")
+    return (lengths >= (low or 0)) & (lengths <= (high if high is not None else np.inf))
+
+
+def _text(value: object) -> object:
+    """A failing cell as the failure table shows it (pandas' ``astype("string")``)."""
+    return pd.NA if _missing(value) else str(value)
+
+
+def _missing(value: object) -> bool:
+    """``pd.isna`` for one cell, without its fixed cost on the common types."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, str | bool | int):
+        return False
+    return pd.api.types.is_scalar(value) and bool(pd.isna(value))
+
+
+@dataclass(frozen=True)
+class _CompiledColumn:
+    name: str
+    kind: str
+    nullable: bool
+    unique: bool
+    dtype: object  # what pandera coerces the column to
+    checks: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...]  # (pandera's text, test)
+
+
+class CompiledContract:
+    """A pandera schema's checks compiled once into cell parsers and NumPy predicates.
+
+    ``supported`` is false when the schema uses a check this does not know; ``validate`` then
+    uses pandera whatever the frame's size.
+    """
+
+    def __init__(self, schema: pa.DataFrameSchema) -> None:
+        kinds = column_kinds(schema)
+        self.columns: list[_CompiledColumn] = []
+        self.supported = True
+        for name, column in schema.columns.items():
+            checks = []
+            for check in column.checks:
+                make = _ELEMENT_CHECKS.get(check.name)
+                if make is None:
+                    self.supported = False
+                    continue
+                checks.append((check.error, make(check.statistics or {})))
+            dtype = column.dtype.type if column.dtype is not None else None
+            self.columns.append(
+                _CompiledColumn(
+                    name, kinds[name], column.nullable, column.unique, dtype, tuple(checks)
+                )
+            )
+        self.rules = [_ROW_CHECKS.get(check.name) for check in schema.checks]
+        if None in self.rules or not schema.coerce or schema.parsers:
+            self.supported = False
+        self.required = [name for name, c in schema.columns.items() if c.required]
+
+    def validate(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Typed valid rows and every failure of a (small) frame, as ``validate`` reports them.
+
+        ``frame`` is indexed by row number and has every required column.
+        """
+        rows = frame.index.to_numpy()
+        cells = frame.to_numpy(dtype=object)  # one conversion; columns are read by position
+        position = {name: j for j, name in enumerate(frame.columns)}
+        parsed: dict[str, np.ndarray] = {}
+        cell_failures = []
+        for column in self.columns:
+            if column.name not in position:
+                continue
+            column_cells = cells[:, position[column.name]]
+            values, blank, unreadable = _parse_cells(frame, column.name, column_cells, column.kind)
+            for mask, check in ((unreadable, f"parse as {column.kind}"), (blank, "not_nullable")):
+                if check == "not_nullable" and column.nullable:
+                    continue
+                cell_failures += [
+                    (row, column.name, check, _text(cell))
+                    for row, cell in zip(rows[mask], column_cells[mask], strict=True)
+                ]
+            parsed[column.name] = values
+        bad = np.isin(rows, [f[0] for f in cell_failures])
+        typed = {name: self._coerce(name, values[~bad]) for name, values in parsed.items()}
+        failures = self._check(typed, rows[~bad])
+        # rows with unreadable cells still get every column check (nulls allowed, values as
+        # parsed); cross-column checks need all their inputs, so those wait until the row reads
+        failures += self._check(
+            {name: values[bad] for name, values in parsed.items()}, rows[bad], row_rules=False
+        )
+        rejected = np.isin(rows[~bad], [f[0] for f in failures])
+        keep = np.flatnonzero(~bad)[~rejected]
+        extra = frame.iloc[keep] if len(typed) < frame.shape[1] else None  # as they came
+        data = {
+            name: self._typed_array(name, typed[name][~rejected]) if name in typed else extra[name]
+            for name in frame.columns
+        }
+        valid = pd.DataFrame(data, index=frame.index[keep], copy=False)
+        return valid, _failure_table(cell_failures + failures)
+
+    @cached_property
+    def _by_name(self) -> dict[str, _CompiledColumn]:
+        return {c.name: c for c in self.columns}
+
+    def _typed_array(self, name: str, values: np.ndarray) -> object:
+        dtype = self._by_name[name].dtype
+        return values.astype(dtype) if isinstance(dtype, np.dtype) else pd.array(values, dtype)
+
+    def _coerce(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Readable values as pandera's coercion leaves them (whole numbers as integers)."""
+        column = self._by_name[name]
+        if column.kind == "int" and not column.nullable:
+            return values.astype(np.int64)
+        if column.kind == "bool" and not column.nullable:
+            return values.astype(bool)
+        return values
+
+    def _check(
+        self,
+        columns: dict[str, np.ndarray],
+        rows: np.ndarray,
+        row_rules: bool = True,
+    ) -> list[tuple]:
+        """(row, column, check, value) for every failed column check and cross-column rule."""
+        failures: list[tuple] = []
+        for name, values in columns.items():
+            column = self._by_name[name]
+            present = ~pd.isna(values)
+            failed_sets = []
+            if column.unique:
+                counts = Counter(values[present].tolist())
+                repeated = present & np.fromiter(
+                    (counts.get(v, 0) > 1 for v in values.tolist()), dtype=bool, count=len(values)
+                )
+                failed_sets.append(("field_uniqueness", repeated))
+            for text, test in column.checks:
+                failed = present.copy()
+                failed[present] = ~np.asarray(test(values[present]), dtype=bool)
+                failed_sets.append((text, failed))
+            for text, failed in failed_sets:
+                failures += [
+                    (row, name, text, _value(value))
+                    for row, value in zip(rows[failed], values[failed], strict=True)
+                ]
+        if row_rules and len(rows):
+            for rule in self.rules:
+                if not rule.columns <= columns.keys():
+                    continue
+                failed = ~np.asarray(rule.test(None, columns), dtype=bool)
+                failures += [
+                    (row, rule.primary, rule.description, _value(value))
+                    for row, value in zip(rows[failed], columns[rule.primary][failed], strict=True)
+                ]
+        return failures
+
+
+def _failure_table(found: list[tuple]) -> pd.DataFrame:
+    """(row, column, check, value) tuples as ``validate``'s failure table."""
+    if not found:
+        return _concat_failures([])
+    row, column, check, value = zip(*found, strict=True)
+    return pd.DataFrame(
+        {
+            "row": np.asarray(row, dtype=np.int64),
+            "column": pd.Series(column, dtype=object),
+            "check": pd.Series(check, dtype=object),
+            "value": pd.Series(value, dtype=object),
+        }
+    )
+
+
+def _value(value: object) -> object:
+    """A checked value as pandera's failure cases hold it."""
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value)
+    return value
+
+
+def _parse_cells(
+    frame: pd.DataFrame, name: str, cells: np.ndarray, kind: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One column parsed cell by cell: values, blank cells, unreadable cells.
+
+    Plain Python values (text, numbers, booleans: what a JSON request or a CSV holds) are read
+    here; any other column (datetimes, say) goes through ``_parse`` unchanged, so both paths
+    read every value alike.
+    """
+    blank = np.fromiter(
+        (_missing(v) or (isinstance(v, str) and not v.strip()) for v in cells),
+        dtype=bool,
+        count=len(cells),
+    )
+    simple = all(isinstance(v, _SCALARS) for v in cells[~blank])
+    if simple and kind == "str":
+        values = np.array(
+            [v.strip() if isinstance(v, str) else None if b else str(v).strip()
+             for v, b in zip(cells, blank, strict=True)],
+            dtype=object,
+        )  # fmt: skip
+        return values, blank, np.zeros(len(cells), dtype=bool)
+    texts = cells[~blank]
+    if kind == "date" and all(isinstance(v, str) and _PLAIN_DATE.match(v.strip()) for v in texts):
+        days = np.full(len(cells), np.datetime64("NaT", "D"))
+        for i in np.flatnonzero(~blank):
+            with contextlib.suppress(ValueError):  # 2026-02-30: unreadable, as in pandas
+                days[i] = np.datetime64(cells[i].strip(), "D")
+        plausible = (days >= _EARLIEST.to_datetime64()) & (days <= _LATEST.to_datetime64())
+        values = np.where(plausible, days, np.datetime64("NaT", "D")).astype("datetime64[ns]")
+        return values, blank, pd.isna(values) & ~blank
+    if simple and kind == "bool":
+        values = np.full(len(cells), None, dtype=object)
+        for i in np.flatnonzero(~blank):
+            v = cells[i]
+            text = "true" if v is True or v is np.True_ else str(v).strip().lower()
+            values[i] = True if text in _TRUE else False if text in _FALSE else None
+        return values, blank, np.equal(values, None) & ~blank
+    if simple and kind in ("int", "float"):
+        texts = [v for v in cells[~blank] if isinstance(v, str)]
+        booleans = any(isinstance(v, bool | np.bool_) for v in cells[~blank])
+        if not booleans and all(_PLAIN_NUMBER.match(v.strip()) for v in texts):
+            values = np.array(
+                [np.nan if b else float(v) for v, b in zip(cells, blank, strict=True)],
+                dtype=np.float64,
+            )
+            values[~np.isfinite(values)] = np.nan
+            if kind == "int":
+                values[values != np.round(values)] = np.nan
+            return values, blank, np.isnan(values) & ~blank
+    raw = frame[name]
+    values = _parse(raw, kind)
+    blank = _blank(raw)
+    if kind in ("bool", "str"):
+        parsed = values.astype(object).where(values.notna(), None).to_numpy(dtype=object)
+    else:
+        parsed = values.to_numpy()
+    return parsed, blank, values.isna().to_numpy() & ~blank
+
+
+_COMPILED: dict[int, tuple[weakref.ref, CompiledContract]] = {}
+
+
+def compiled(schema: pa.DataFrameSchema) -> CompiledContract:
+    """The schema's ``CompiledContract``, built once per schema object (and dropped with it;
+    pandera's schemas are unhashable, hence the id)."""
+    entry = _COMPILED.get(id(schema))
+    if entry is not None and entry[0]() is schema:
+        return entry[1]
+    contract = CompiledContract(schema)
+    _COMPILED[id(schema)] = (weakref.ref(schema), contract)
+    weakref.finalize(schema, _COMPILED.pop, id(schema), None)
+    return contract
 
 
 # --- documentation generated from the models ----------------------------------------------------

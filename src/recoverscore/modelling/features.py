@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ class _Feature:
 
 
 def _flag(column: str) -> _Feature:
-    return _Feature((column,), lambda df, f: df[column].astype(float).to_numpy())
+    return _Feature((column,), lambda df, f: df[column].to_numpy(dtype=float, na_value=np.nan))
 
 
 def _count(column: str) -> _Feature:
@@ -63,7 +64,7 @@ def _bank_ratio(df: pd.DataFrame, facts: DebtFacts) -> np.ndarray:
 
 
 def _assets(df: pd.DataFrame) -> np.ndarray:
-    return df[list(ASSET_COLUMNS)].to_numpy(dtype=float).sum(axis=1)
+    return sum(df[c].to_numpy(dtype=float, na_value=np.nan) for c in ASSET_COLUMNS)
 
 
 STANDARD_FEATURES: dict[str, _Feature] = {
@@ -212,6 +213,7 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
         _check_frame(X, "fit")
         self.check_columns(X)
         learned = [k for k, f in self._standard().items() if f.learned]
+        self.__dict__.pop("_dtypes", None)  # built from the levels learned here
         self.categories_ = {}
         for name in learned + list(self.extra_categorical):
             values = X[name].dropna().astype(str)
@@ -243,13 +245,20 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
             columns[name] = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
         for name in self.extra_categorical:
             columns[name] = X[name].astype("string").to_numpy(dtype=object, na_value=None)
-        out = pd.DataFrame({k: np.asarray(v) for k, v in columns.items()}, index=X.index)
-        for name, levels in self.categories_.items():
-            known = out[name].where(out[name].isin(levels))  # unseen levels become missing
-            out[name] = pd.Categorical(known, categories=levels)
-        numeric = [c for c in out.columns if c not in self.categories_]
-        out[numeric] = out[numeric].astype(float)
-        return out[list(self.feature_names_out_)]
+        out = {}
+        for name in self.feature_names_out_:
+            if name in self.categories_:  # unseen levels become missing (code -1)
+                dtype = self._dtypes[name]
+                codes = dtype.categories.get_indexer(np.asarray(columns[name], dtype=object))
+                out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
+            else:
+                out[name] = np.asarray(columns[name], dtype=float)
+        return pd.DataFrame(out, index=X.index, copy=False)
+
+    @cached_property
+    def _dtypes(self) -> dict[str, pd.CategoricalDtype]:
+        """The categoricals' dtypes, built once (a served request transforms one row)."""
+        return {name: pd.CategoricalDtype(levels) for name, levels in self.categories_.items()}
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_out_")

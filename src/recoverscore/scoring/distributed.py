@@ -8,6 +8,8 @@ in batch order through a bounded window of futures, so the driver holds a few ba
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +25,12 @@ _ROW = "__row__"
 
 
 def _stage(batches: Iterator[Batch], folder: Path, done: set[int]) -> list[tuple[int, Path]]:
-    """Write each batch still to score as ``<folder>/batch-<i>.parquet`` with its row numbers."""
-    folder.mkdir(exist_ok=True)
+    """Write each batch still to score as ``<folder>/batch-<i>.parquet`` with its row numbers.
+
+    Whatever an interrupted run left there is removed first.
+    """
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
     staged = []
     for batch in batches:
         if batch.index in done:
@@ -64,6 +70,31 @@ def connect(scheduler: str | None):
         ) from None
 
 
+def _check_visible(client, path: Path) -> None:
+    """Refuse in one line when a worker cannot read the staged batches (no shared folder)."""
+    seen = client.run(os.path.isfile, str(path))
+    blind = sorted(worker for worker, visible in seen.items() if not visible)
+    if blind:
+        raise RecoverscoreError(
+            f"{len(blind)} of {len(seen)} Dask workers cannot read the staged batches in "
+            f"{path.parent}: put --output on a file system every worker mounts at the same path"
+        )
+
+
+def _result(index: int, future) -> BatchResult:
+    """A batch's result; a cluster-side failure a user can act on is one line."""
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+
+    try:
+        return future.result()
+    except (OSError, KilledWorker, FutureCancelledError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise RecoverscoreError(
+            f"batch {index} failed on the Dask cluster: {type(error).__name__}: {reason}"
+        ) from None
+
+
 def score_on_dask(
     batches: Iterator[Batch],
     scorer: Scorer,
@@ -72,16 +103,33 @@ def score_on_dask(
     done: set[int],
     scheduler: str | None = None,
 ) -> Iterator[tuple[int, BatchResult]]:
-    """Score the batches not yet ``done`` on Dask; yields ``(index, result)`` in batch order."""
+    """Score the batches not yet ``done`` on Dask; yields ``(index, result)`` in batch order.
+
+    The staged batches are named by absolute path (workers do not share the client's working
+    folder) and removed when the run ends, finished or not.
+    """
+    folder = Path(work).resolve() / "staged"
+    try:
+        staged = _stage(batches, folder, done)
+        if staged:
+            yield from _score_staged(staged, scorer, duplicates, scheduler)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _score_staged(
+    staged: list[tuple[int, Path]],
+    scorer: Scorer,
+    duplicates: np.ndarray,
+    scheduler: str | None,
+) -> Iterator[tuple[int, BatchResult]]:
     import dask.dataframe as dd
 
-    staged = _stage(batches, work / "staged", done)
-    if not staged:
-        return
     frame = dd.from_map(pd.read_parquet, [str(path) for _, path in staged])
     partitions = frame.to_delayed()
     client = connect(scheduler)
     try:
+        _check_visible(client, staged[0][1])
         shared = client.scatter([scorer, duplicates], broadcast=True)
         window = 2 * max(1, len(client.scheduler_info()["workers"]))
         pending: deque = deque()
@@ -91,10 +139,10 @@ def score_on_dask(
             pending.append((index, client.submit(_score_partition, part, *shared, malformed)))
             if len(pending) >= window:
                 first, future = pending.popleft()
-                yield first, future.result()
+                yield first, _result(first, future)
         while pending:
             first, future = pending.popleft()
-            yield first, future.result()
+            yield first, _result(first, future)
     finally:
         client.close()
         if scheduler is None and client.cluster is not None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -131,12 +131,15 @@ class Scorer:
 
     ``challengers``: the packages of experiment cells that name another model (``model:
     challenger``), by that name, loaded at the edge (``registry.load_package``).
+    ``tally``: count the batch (tier mix, checks, decision dates) and its drift, as the batch
+    job reports them; ``score()`` and the served model return rows only and skip it.
     """
 
     package: ModelPackage
     options: ScoringOptions = field(default_factory=ScoringOptions)
     version: str | None = None  # the registry version; ``None``: the package's own label
     challengers: dict[str, ModelPackage] = field(default_factory=dict)
+    tally: bool = True
 
     def __post_init__(self) -> None:
         experiment = self.package.policy.experiment
@@ -182,7 +185,9 @@ class Scorer:
         seconds["validate"] = time.perf_counter() - clock
         scored, counter = self._score_valid(valid, seconds)
         rejects = _rejects(raw, rows, failures, malformed)
-        stats = _stats(scored, rejects, failures, len(rows) + _count(malformed))
+        stats = (
+            _stats(scored, rejects, failures, len(rows) + _count(malformed)) if self.tally else {}
+        )
         if counter is not None:
             stats["drift"] = counter.to_json()
         stats["seconds"] = seconds
@@ -286,15 +291,19 @@ class Scorer:
         )
         cases = policy.Cases.build(facts, probabilities, support)
         decision = self._decide(cases, valid)
-        out = pd.concat([valid[[self.id_column, "as_of"]], probabilities, decision], axis=1)
-        out["model_version"] = self.label
-        out["overrides"] = (
-            ";".join(f"{k} {v}" for k, v in sorted(package.overrides.items())) or None
-        )
+        columns = {
+            self.id_column: valid[self.id_column],
+            "as_of": valid["as_of"],
+            **probabilities,
+            **decision,
+            "model_version": self.label,
+            "overrides": ";".join(f"{k} {v}" for k, v in sorted(package.overrides.items())) or None,
+            "top_reasons": None,
+            "reason_codes": None,
+        }
+        out = pd.DataFrame({c: columns[c] for c in output_columns(self.id_column)}, valid.index)
         seconds["score"] = seconds.get("score", 0.0) + time.perf_counter() - clock
         clock = time.perf_counter()
-        out["top_reasons"] = None
-        out["reason_codes"] = None
         tiers = decision["recommended_tier"].to_numpy(dtype=object)
         explained = pd.notna(tiers) | (model.tier_column is None)  # no tier, nothing to explain
         if options.explain and explained.any():
@@ -310,9 +319,9 @@ class Scorer:
             out.loc[explained, "reason_codes"] = text["reason_codes"].to_numpy()
         seconds["explain"] = seconds.get("explain", 0.0) + time.perf_counter() - clock
         counter = None
-        if package.reference is not None:
+        if package.reference is not None and self.tally:
             counter = DriftCounter(package.reference).add(features, probabilities)
-        return out[output_columns(self.id_column)], counter
+        return out, counter
 
 
 def _decisions(
@@ -397,6 +406,9 @@ def _rejects(
     raw: pd.DataFrame, rows: np.ndarray, failures: pd.DataFrame, malformed: pd.DataFrame | None
 ) -> pd.DataFrame:
     """Rejected rows as the input had them (as text), with their row number and failed checks."""
+    columns = [*FAILURE_COLUMNS, *raw.columns, "raw_record"]
+    if failures.empty and not _count(malformed):  # the usual case, and a served request's
+        return _no_rejects(tuple(columns)).copy(deep=False)
     text = failures["column"].astype(str) + ": " + failures["check"].astype(str)
     whole = failures["row"].isna()
     if whole.any():  # a failure of the whole input (a missing column) rejects every row
@@ -412,8 +424,13 @@ def _rejects(
     if malformed is not None and len(malformed):
         out = pd.concat([out, malformed], ignore_index=True)
         out = out.sort_values("row", kind="stable", ignore_index=True)
-    columns = [*FAILURE_COLUMNS, *raw.columns, "raw_record"]
     return out.reindex(columns=columns).astype({c: "string" for c in columns[1:]})
+
+
+@lru_cache(maxsize=8)
+def _no_rejects(columns: tuple[str, ...]) -> pd.DataFrame:
+    """The empty rejects table of an input with these columns (built once per input layout)."""
+    return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "row" else "string") for c in columns})
 
 
 def _stats(
@@ -507,7 +524,7 @@ def score(
         language=language,
         capacity=capacity,
     )
-    result = Scorer(as_package(model), options, version).score_batch(portfolio)
+    result = Scorer(as_package(model), options, version, tally=False).score_batch(portfolio)
     if len(result.rejects):
         first = result.rejects.iloc[0]
         raise RecoverscoreError(

@@ -37,11 +37,28 @@ SERVING_PARAMS = {"explain": True, "top_k": 3, "language": "en", "policy": "safe
 
 _SHOWN_FAILURES = 5
 _log = logging.getLogger(__name__)
+_KEPT_SCORERS = 16
 
 
-def _bad_request(message: str) -> MlflowException:
-    """An error the scoring server answers with HTTP 400: the request, not the server, is wrong."""
-    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+class BadRequest(MlflowException):
+    """An error the scoring server answers with HTTP 400: the request, not the server, is wrong.
+
+    MLflow's scoring server rewrites the message of an error from ``predict`` to ``Failed to
+    predict data '<the request's rows>'. Error: ...``, which would put debtor ids and amounts in
+    the response and the server's log. The message is set once, here; later rewrites are
+    ignored.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:
+        return self.__dict__["_message"]
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self.__dict__.setdefault("_message", value)
 
 
 def _describe_rejects(rejects: pd.DataFrame) -> str:
@@ -81,11 +98,16 @@ def options_from_params(params: dict[str, Any] | None) -> ScoringOptions:
             language=str(settings["language"]),
         )
     except (RecoverscoreError, ValueError, TypeError) as error:
-        raise _bad_request(f"bad params: {error}") from None
+        raise BadRequest(f"bad params: {error}") from None
 
 
 class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
-    """Raw portfolio rows in; the scored output of batch scoring out, one row per debtor."""
+    """Raw portfolio rows in; the scored output of batch scoring out, one row per debtor.
+
+    A ``Scorer`` is kept per set of options (a few at most: the same options come back request
+    after request), so what it caches (the version label, the unchecked rules) is worked out
+    once, not per request.
+    """
 
     package: ModelPackage
     version: str | None = None
@@ -108,30 +130,38 @@ class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
         Rows are numbered from 1 in error messages, like the CLI's validation report.
         """
         if not isinstance(model_input, pd.DataFrame):
-            raise _bad_request(
+            raise BadRequest(
                 f"expected a table of portfolio rows, got {type(model_input).__name__}"
             )
         if model_input.empty:
-            raise _bad_request("the request has no rows to score")
-        scorer = Scorer(self.package, options_from_params(params), self.version)
+            raise BadRequest("the request has no rows to score")
+        scorer = self._scorer(options_from_params(params))
         try:
             result = scorer.score_batch(model_input.reset_index(drop=True))
         except RecoverscoreError as error:
-            raise _bad_request(str(error)) from None
+            raise BadRequest(str(error)) from None
         except Exception as error:  # a bug: its stack goes to the log, never to the client
             ticket = uuid.uuid4().hex[:12]
             _log.error(
                 "internal error %s while scoring a request:\n%s", ticket, internal_report(error)
             )
-            raise _bad_request(
+            raise BadRequest(
                 f"the request could not be scored: internal error {ticket} (the server log has "
                 "the details)"
             ) from None
         if len(result.rejects):
-            raise _bad_request(_describe_rejects(result.rejects))
+            raise BadRequest(_describe_rejects(result.rejects))
         scored = result.scored
         scored["as_of"] = pd.to_datetime(scored["as_of"]).dt.strftime("%Y-%m-%d")  # JSON-safe
         return scored
+
+    def _scorer(self, options: ScoringOptions) -> Scorer:
+        scorers = self.__dict__.setdefault("_scorers", {})
+        if options not in scorers:
+            if len(scorers) >= _KEPT_SCORERS:
+                scorers.clear()
+            scorers[options] = Scorer(self.package, options, self.version, tally=False)
+        return scorers[options]
 
 
 mlflow.models.set_model(RecoverscorePyfunc())
