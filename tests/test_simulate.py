@@ -229,9 +229,9 @@ def test_history_rows_are_a_synthetic_history_with_the_design_propensity(world, 
     assert np.allclose(history["propensity"], design["assignment_propensity"])
     assert (history["cell"] == design["cell"]).all()
     assert (history["champion_tier"] == design["champion_tier"]).all()
-    pd.testing.assert_frame_equal(
-        history[list(Portfolio.to_schema().columns)], world[list(Portfolio.to_schema().columns)]
-    )
+    columns = list(Portfolio.to_schema().columns)
+    carried = history[columns]  # optional flags as the contract types them (nullable booleans)
+    pd.testing.assert_frame_equal(carried, world[columns].astype(carried.dtypes.to_dict()))
     plain = simulate_outcomes(scored, world, seed=1).history
     assert (plain["propensity"] == 1.0).all() and plain["cell"].isna().all()
 

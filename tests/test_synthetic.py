@@ -328,13 +328,7 @@ def test_litigation_pays_only_with_something_to_enforce_against(world, world_con
     lift_house = true_probabilities(house, world_config)[P["litigation"]] - voluntary_probability(
         house, world_config
     )
-    barred = is_time_barred(
-        rows["due_date"],
-        rows["last_acknowledgment_date"],
-        rows["as_of"],
-        world_config.limitation_years,
-        rows["disaster_date"],
-    )
+    barred = _time_barred(rows, world_config)
     assert (lift_house[~barred] > lift_none[~barred]).all()
     assert np.allclose(lift_house[barred], 0, atol=1e-12)
     assert np.allclose(lift_none[barred], 0, atol=1e-12)
@@ -423,13 +417,7 @@ def test_wages_and_bank_balances_lift_litigation(world, world_config):
         name: true_probabilities(f, world_config)[P["litigation"]]
         for name, f in (("low", low), ("high", high), ("banked", banked))
     }
-    barred = is_time_barred(
-        rows["due_date"],
-        rows["last_acknowledgment_date"],
-        rows["as_of"],
-        world_config.limitation_years,
-        rows["disaster_date"],
-    )
+    barred = _time_barred(rows, world_config)
     assert (lit["high"][~barred] > lit["low"][~barred]).all()
     assert (lit["banked"][~barred] > lit["low"][~barred]).all()
     assert (lit["high"] - lit["low"]).mean() > 0.02 and (lit["banked"] - lit["low"]).mean() > 0.02
@@ -502,3 +490,14 @@ def _config() -> SyntheticConfig:
 def _rows(start: int) -> pd.DataFrame:
     frame = _CACHE.setdefault("rows", generate_frame(2_500, seed=99, as_of=AS_OF))
     return frame.iloc[start : start + 500]
+
+
+def _time_barred(rows: pd.DataFrame, world_config) -> np.ndarray:
+    """The world's own limitation rule, from the raw columns."""
+    return is_time_barred(
+        rows["due_date"],
+        rows["last_acknowledgment_date"],
+        rows["as_of"],
+        world_config.limitation_years,
+        rows["disaster_date"],
+    )

@@ -281,10 +281,10 @@ class Portfolio(pa.DataFrameModel):
         "as_of",
     )
     def _disaster_dated(cls, df: pd.DataFrame) -> pd.Series:
-        if "disaster_date" not in df.columns:  # an optional column
+        if "disaster_date" not in df:  # an optional column (small frames skip the rule then)
             return pd.Series(True, index=df.index)
         date = df["disaster_date"]
-        return date.isna() | (df["disaster_affected"] & _on_or_before(date, df["as_of"]))
+        return pd.isna(date) | (df["disaster_affected"] & _on_or_before(date, df["as_of"]))
 
 
 class History(Portfolio):
