@@ -127,13 +127,13 @@ def main() -> None:
 
     import numba
 
-    from recoverscore.modelling import treeshap
+    from recoverscore.modelling import treeshap, treeshap_kernel
 
     model = next(iter(models.values()))
     kernel = treeshap.TreeShapKernel.from_booster(model.booster_)
     X = model._as_matrix(model._design(frame.head(10), TIER))
     _, first_s = timed(lambda: kernel.shap_values(X, num_threads=threads))
-    cached = sum(treeshap._explain.stats.cache_hits.values()) > 0
+    cached = sum(treeshap_kernel.explain.stats.cache_hits.values()) > 0
     print(
         f"numba {numba.__version__}, threading layer {numba.threading_layer()}: first call "
         f"{first_s:.2f} s ({'loaded from the cache' if cached else 'compiled'})"

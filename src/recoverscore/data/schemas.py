@@ -33,6 +33,8 @@ from recoverscore.errors import RecoverscoreError
 TIERS: tuple[str, ...] = ("soft_reminder", "mediation", "payment_order", "litigation")
 """Collection tiers in order of escalation and cost."""
 _TIER_INDEX = pd.Index(TIERS)  # built once: tier_codes runs for every batch and request
+_TIER_POSITION = {tier: code for code, tier in enumerate(TIERS)}
+_HASHED_FROM = 256  # fewer names are looked up one by one: an index lookup's fixed cost is more
 
 DEBTOR_TYPES: tuple[str, ...] = ("individual", "enterprise")
 CONTACT_STATUSES: tuple[str, ...] = ("reachable", "intermittent", "lost")
@@ -51,10 +53,18 @@ MAX_COUNT = 1_000_000
 def tier_codes(tiers: object) -> np.ndarray:
     """Position of each tier name in ``TIERS``; an unknown name is a ``ValueError``."""
     values = np.asarray(tiers, dtype=object)
-    codes = _TIER_INDEX.get_indexer(values.ravel()).astype(np.intp)
+    flat = values.ravel()
+    if len(flat) < _HASHED_FROM:
+        codes = np.fromiter(
+            (_TIER_POSITION.get(v, -1) if isinstance(v, str) else -1 for v in flat),
+            dtype=np.intp,
+            count=len(flat),
+        )
+    else:
+        codes = _TIER_INDEX.get_indexer(flat).astype(np.intp)
     unknown = codes < 0
     if unknown.any():
-        names = sorted({str(v) for v in values.ravel()[unknown]})
+        names = sorted({str(v) for v in flat[unknown]})
         raise ValueError(f"unknown tier(s) {names}; expected one of {list(TIERS)}")
     return codes.reshape(values.shape)
 

@@ -374,8 +374,10 @@ def _digits(whole: np.ndarray) -> pa.Array:
 
 
 def _grouped(digits: pa.Array) -> pa.Array:
-    """Digits with a thousands separator: each pass splits off one more group of three."""
-    for _ in range(6):  # enough for 10^21
+    """Digits with a thousands separator: each pass splits off one more group of three, as many
+    passes as the longest number needs (one for amounts under a million)."""
+    longest = pc.max(pc.utf8_length(digits)).as_py() or 0
+    for _ in range((longest - 1) // 3):
         digits = pc.replace_substring_regex(digits, r"^(\d+)(\d{3})", r"\1,\2")
     return digits
 

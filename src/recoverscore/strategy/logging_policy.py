@@ -88,6 +88,7 @@ from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import DEBTOR_TYPES, TIERS, tier_codes
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.explain import check_language, load_reasons, tier_names
+from recoverscore.modelling.model import float_matrix
 from recoverscore.modelling.plotting import use_language
 
 FORMAT = "recoverscore.logging_policy"
@@ -132,9 +133,8 @@ class LoggingPolicyModel:
         missing = [c for c in self.features if c not in features.columns]
         if missing:
             raise RecoverscoreError(f"the features lack column(s) {missing} the model needs")
-        raw = self.booster.predict(
-            features[list(self.features)], raw_score=True, num_threads=num_threads
-        )
+        matrix = float_matrix(features[list(self.features)], self.booster)
+        raw = self.booster.predict(matrix, raw_score=True, num_threads=num_threads)
         probabilities = softmax(np.asarray(raw).reshape(len(features), -1) / self.temperature, 1)
         return pd.DataFrame(
             np.maximum(probabilities, self.clip), index=features.index, columns=list(TIERS)
