@@ -58,6 +58,9 @@ def in_memory(package: ModelPackage, rows: int, explain_rows: int) -> None:
     loud = Scorer(package, ScoringOptions(explain=True))
     numbers = np.arange(1, len(portfolio) + 1)
     quiet.score_batch(portfolio.head(1_000), numbers[:1_000])  # warm caches and imports
+    # the TreeSHAP kernel compiles on its first call after an install (then numba's cache)
+    _, first_s = timed(lambda: loud.score_batch(portfolio.head(100), numbers[:100]))
+    print(f"first explained call (kernel compile or cache load): {first_s:.1f} s")
     frame_s = raw_predict(model, portfolio, TIERS)
     raw_s = raw_predict(model, portfolio, TIERS, as_matrix=True)
     _, matrix_s = best_of(lambda: model.tier_probabilities(portfolio))

@@ -422,4 +422,6 @@ def test_progress_is_told_after_every_boosting_round(split, small_data_rows):
             and runs[1] == [(d, trees) for d in range(1, trees + 1)]
         )
     else:
-        assert len(runs) == 1 and runs[0][0][1] == 60 and len(runs[0]) == trees
+        # early stopping (patience 100) never ends these 60 rounds early; the model keeps the
+        # best of them
+        assert len(runs) == 1 and runs[0][0][1] == 60 and len(runs[0]) == 60 >= trees

@@ -63,6 +63,13 @@ def _bank_ratio(df: pd.DataFrame, facts: DebtFacts) -> np.ndarray:
         return np.log(np.maximum(facts.bank_balance, 1.0) / facts.principal)
 
 
+def _evidence(df: pd.DataFrame, facts: DebtFacts) -> np.ndarray:
+    """1 complete, 0 incomplete; missing where not known or a file lacks the optional column."""
+    if "evidence_complete" not in df.columns:
+        return np.full(facts.n, np.nan)
+    return df["evidence_complete"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
 def _assets(df: pd.DataFrame) -> np.ndarray:
     return sum(df[c].to_numpy(dtype=float, na_value=np.nan) for c in ASSET_COLUMNS)
 
@@ -97,6 +104,8 @@ STANDARD_FEATURES: dict[str, _Feature] = {
         categories=("reachable", "intermittent", "lost"),
     ),
     "disputes_debt": _flag("disputes_debt"),
+    # the optional evidence_complete column: missing where a file lacks it
+    "evidence_complete": _Feature(("principal",), _evidence),
     "n_prior_lawsuits": _count("n_prior_lawsuits"),
     "n_prior_judgments": _count("n_prior_judgments"),
     "on_dishonest_list": _flag("on_dishonest_list"),
