@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import re
 import socket
 import warnings
@@ -11,8 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from recoverscore.cli import EXIT_ERROR, app
 from recoverscore.data.synthetic import generate_frame, load_synthetic_config
+from recoverscore.data.tables import write_table
+from recoverscore.scoring.pipeline import Scorer, ScoringOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "synthetic"
@@ -92,3 +98,40 @@ def _mlflow_state_restored():
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+# --- helpers shared by the CLI and batch tests --------------------------------------------------
+
+runner = CliRunner()
+
+
+def run(*args: object):
+    """The CLI in-process, every argument as text."""
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result) -> str:
+    """The output of a run that failed with exit 2 in one line and no traceback."""
+    text = result.output.strip()
+    assert result.exit_code == EXIT_ERROR, text
+    assert "Traceback" not in text and len(text.splitlines()) == 1, text
+    return text
+
+
+def scorer(model, **options) -> Scorer:
+    return Scorer(model, ScoringOptions(**{"explain": False, **options}))
+
+
+def csv_lines(frame: pd.DataFrame, path: Path) -> list[str]:
+    write_table(frame, path)
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def corrupt(lines: list[str], data_row: int, column: str, value: str) -> None:
+    """Set one cell of a CSV data row (1-based) in place."""
+    header = next(csv.reader([lines[0]]))
+    fields = next(csv.reader([lines[data_row]]))
+    fields[header.index(column)] = value
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    lines[data_row] = buffer.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import signal
@@ -26,7 +25,8 @@ from recoverscore.data.tables import neutralise_formulas, read_table, write_tabl
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring import batch, drift
 from recoverscore.scoring.package import ModelPackage
-from recoverscore.scoring.pipeline import OUTPUT_COLUMNS, Scorer, ScoringOptions, score
+from recoverscore.scoring.pipeline import OUTPUT_COLUMNS, score
+from tests.conftest import corrupt, csv_lines, scorer
 
 AS_OF = "2026-06-30"
 PORTFOLIO = list(Portfolio.to_schema().columns)
@@ -41,25 +41,6 @@ def model(model_dir) -> ModelPackage:
 @pytest.fixture(scope="module")
 def portfolio() -> pd.DataFrame:
     return generate_frame(1_200, seed=21, as_of=AS_OF)[PORTFOLIO]
-
-
-def scorer(model, **options) -> Scorer:
-    return Scorer(model, ScoringOptions(**{"explain": False, **options}))
-
-
-def csv_lines(frame: pd.DataFrame, path: Path) -> list[str]:
-    write_table(frame, path)
-    return path.read_text(encoding="utf-8").splitlines()
-
-
-def corrupt(lines: list[str], data_row: int, column: str, value: str) -> None:
-    """Set one cell of a CSV data row (1-based) in place."""
-    header = next(csv.reader([lines[0]]))
-    fields = next(csv.reader([lines[data_row]]))
-    fields[header.index(column)] = value
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(fields)
-    lines[data_row] = buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -11,26 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 import recoverscore
-from recoverscore.cli import EXIT_ERROR, EXIT_INVALID, app
+from recoverscore.cli import EXIT_ERROR, EXIT_INVALID
 from recoverscore.data.schemas import Portfolio
 from recoverscore.data.tables import read_table
-from tests.conftest import SAMPLE_DIR
-
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result) -> str:
-    text = result.output.strip()
-    assert result.exit_code == EXIT_ERROR, text
-    assert "Traceback" not in text and len(text.splitlines()) == 1, text
-    return text
+from tests.conftest import SAMPLE_DIR, one_line_error, run
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])

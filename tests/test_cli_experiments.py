@@ -7,25 +7,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from typer.testing import CliRunner
 
 from recoverscore import registry
-from recoverscore.cli import EXIT_ERROR, EXIT_INVALID, app
+from recoverscore.cli import EXIT_INVALID
 from recoverscore.data.schemas import SyntheticHistory, validate
 from recoverscore.data.tables import read_table
-
-runner = CliRunner()
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result) -> str:
-    text = result.output.strip()
-    assert result.exit_code == EXIT_ERROR, text
-    assert "Traceback" not in text and len(text.splitlines()) == 1, text
-    return text
+from tests.conftest import one_line_error, run
 
 
 @pytest.fixture(scope="module")

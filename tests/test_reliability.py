@@ -10,7 +10,6 @@ non-UTF-8 inputs, strict dates, checked aliases, and exit codes 0/1/2/3.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import os
@@ -42,8 +41,9 @@ from recoverscore.data.tables import lock_path, read_table, write_table
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring import batch
 from recoverscore.scoring.package import HASH_FILE, MODEL_FILE, PACKAGE_FILE, ModelPackage
-from recoverscore.scoring.pipeline import Scorer, ScoringOptions
+from recoverscore.scoring.pipeline import Scorer
 from recoverscore.scoring.pyfunc_model import RecoverscorePyfunc, options_from_params
+from tests.conftest import corrupt, csv_lines, scorer
 
 AS_OF = "2026-06-30"
 PORTFOLIO = list(Portfolio.to_schema().columns)
@@ -75,25 +75,6 @@ def one_line(result, code: int = EXIT_ERROR) -> str:
 def score_cli(model_dir, source, output, *args):
     return cli("score", "--model", model_dir, "--input", source, "--output", output,
                "--no-track", "--no-explain", *args)  # fmt: skip
-
-
-def scorer(model, **options) -> Scorer:
-    return Scorer(model, ScoringOptions(**{"explain": False, **options}))
-
-
-def lines_of(frame: pd.DataFrame, path: Path) -> list[str]:
-    write_table(frame, path)
-    return path.read_text(encoding="utf-8").splitlines()
-
-
-def set_cell(lines: list[str], data_row: int, column: str, value: str) -> None:
-    """Set one cell of a CSV data row (1-based) in place."""
-    header = next(csv.reader([lines[0]]))
-    fields = next(csv.reader([lines[data_row]]))
-    fields[header.index(column)] = value
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(fields)
-    lines[data_row] = buffer.getvalue()
 
 
 def write_lines(lines: list[str], path: Path) -> Path:
@@ -243,9 +224,9 @@ def test_d2_an_output_inside_the_input_folder_is_refused(model_dir, portfolio, t
 def test_d3_values_beyond_the_arithmetic_are_rejected_cells(
     model_dir, portfolio, tmp_path, column, value, check
 ):
-    lines = lines_of(portfolio.head(40), tmp_path / "clean.csv")
+    lines = csv_lines(portfolio.head(40), tmp_path / "clean.csv")
     row = int(np.flatnonzero(portfolio.head(40)["debtor_type"] == "individual")[0]) + 1
-    set_cell(lines, row, column, value)
+    corrupt(lines, row, column, value)
     source = write_lines(lines, tmp_path / "big.csv")
     validated = cli("validate", source, "--failures-out", tmp_path / "failures.csv")
     assert validated.exit_code == EXIT_INVALID, validated.output
@@ -261,11 +242,11 @@ def test_d3_values_beyond_the_arithmetic_are_rejected_cells(
 
 def test_d4_a_date_with_a_utc_offset_is_read_as_the_date_written(model_dir, portfolio, tmp_path):
     frame = portfolio.head(30)
-    plain = lines_of(frame, tmp_path / "plain.csv")
+    plain = csv_lines(frame, tmp_path / "plain.csv")
     lines = list(plain)
-    set_cell(lines, 3, "due_date", f"{frame['due_date'].iloc[2]:%Y-%m-%d}T00:00:00+08:00")
-    set_cell(lines, 5, "due_date", f"{frame['due_date'].iloc[4]:%Y-%m-%d}T00:00:00Z")
-    set_cell(lines, 7, "as_of", f"{AS_OF}T23:30:00-05:00")
+    corrupt(lines, 3, "due_date", f"{frame['due_date'].iloc[2]:%Y-%m-%d}T00:00:00+08:00")
+    corrupt(lines, 5, "due_date", f"{frame['due_date'].iloc[4]:%Y-%m-%d}T00:00:00Z")
+    corrupt(lines, 7, "as_of", f"{AS_OF}T23:30:00-05:00")
     source = write_lines(lines, tmp_path / "zoned.csv")
     assert cli("validate", source).exit_code == 0
     assert score_cli(model_dir, source, tmp_path / "zoned.out.csv").exit_code == 0
@@ -281,7 +262,7 @@ def test_d4_a_date_with_a_utc_offset_is_read_as_the_date_written(model_dir, port
 
 
 def test_d5_a_repeated_column_name_is_an_input_error_for_both(model_dir, portfolio, tmp_path):
-    lines = lines_of(portfolio.head(10), tmp_path / "clean.csv")
+    lines = csv_lines(portfolio.head(10), tmp_path / "clean.csv")
     lines = [f"{line},{line.split(',')[5]}" for line in lines]  # principal again, at the end
     source = write_lines(lines, tmp_path / "twice.csv")
     header = lines[0].split(",")
@@ -294,9 +275,9 @@ def test_d5_a_repeated_column_name_is_an_input_error_for_both(model_dir, portfol
 def test_d6_ids_that_differ_by_spaces_are_one_id_in_every_batch(
     model_dir, portfolio, tmp_path, batch_size
 ):
-    lines = lines_of(portfolio.head(12), tmp_path / "clean.csv")
+    lines = csv_lines(portfolio.head(12), tmp_path / "clean.csv")
     copied = next(csv.reader([lines[2]]))[0]
-    set_cell(lines, 11, "debtor_id", f"  {copied} ")
+    corrupt(lines, 11, "debtor_id", f"  {copied} ")
     source = write_lines(lines, tmp_path / "spaced.csv")
     scored = score_cli(model_dir, source, tmp_path / "out.csv", "--batch-size", batch_size)
     assert scored.exit_code == EXIT_INVALID, scored.output
@@ -348,12 +329,12 @@ def test_d7_an_unwritable_folder_is_one_line(model_dir, portfolio, tmp_path, unw
 
 
 def test_d8_the_failures_table_neutralises_formulas(portfolio, tmp_path):
-    lines = lines_of(portfolio.head(10), tmp_path / "clean.csv")
-    set_cell(lines, 2, "contact_status", '=HYPERLINK("http://x","y")')
-    set_cell(lines, 3, "due_date", "@SUM(A1)")
-    set_cell(lines, 4, "debtor_id", "+cmd")
-    set_cell(lines, 5, "debtor_id", "+cmd")
-    set_cell(lines, 6, "principal", "-7")
+    lines = csv_lines(portfolio.head(10), tmp_path / "clean.csv")
+    corrupt(lines, 2, "contact_status", '=HYPERLINK("http://x","y")')
+    corrupt(lines, 3, "due_date", "@SUM(A1)")
+    corrupt(lines, 4, "debtor_id", "+cmd")
+    corrupt(lines, 5, "debtor_id", "+cmd")
+    corrupt(lines, 6, "principal", "-7")
     source = write_lines(lines, tmp_path / "formulas.csv")
     result = cli("validate", source, "--failures-out", tmp_path / "failures.csv")
     assert result.exit_code == EXIT_INVALID
@@ -365,7 +346,7 @@ def test_d8_the_failures_table_neutralises_formulas(portfolio, tmp_path):
 
 
 def test_d9_validate_and_score_agree_on_malformed_records(model_dir, portfolio, tmp_path):
-    lines = lines_of(portfolio.head(30), tmp_path / "clean.csv")
+    lines = csv_lines(portfolio.head(30), tmp_path / "clean.csv")
     lines[4] += ",extra"
     lines[9] = lines[9].rsplit(",", 2)[0]
     lines[20] = lines[20].replace(",", ',"', 1)  # an unterminated quote runs to the end
@@ -545,8 +526,8 @@ def test_d14_a_header_only_file_is_an_input_error_for_both(model_dir, tmp_path):
 
 @pytest.mark.parametrize("encoding", ["gbk", "latin-1"])
 def test_d14_a_non_utf8_file_names_the_true_byte(model_dir, portfolio, tmp_path, encoding):
-    lines = lines_of(portfolio.head(12), tmp_path / "clean.csv")
-    set_cell(lines, 7, "region", "浙江" if encoding == "gbk" else "Zürich")
+    lines = csv_lines(portfolio.head(12), tmp_path / "clean.csv")
+    corrupt(lines, 7, "region", "浙江" if encoding == "gbk" else "Zürich")
     text = "\n".join(lines) + "\n"
     data = text.encode(encoding)
     offset = len(text[: text.index("浙" if encoding == "gbk" else "ü")].encode(encoding))
@@ -582,8 +563,8 @@ def test_d14_the_first_non_utf8_byte_is_found_across_read_blocks(before, junk, a
 
 
 def test_a_huge_bad_cell_is_shortened_on_screen_and_kept_whole_in_the_file(portfolio, tmp_path):
-    lines = lines_of(portfolio.head(5), tmp_path / "clean.csv")
-    set_cell(lines, 2, "contact_status", "lost" * 25_000)
+    lines = csv_lines(portfolio.head(5), tmp_path / "clean.csv")
+    corrupt(lines, 2, "contact_status", "lost" * 25_000)
     source = write_lines(lines, tmp_path / "huge.csv")
     result = cli("validate", source, "--failures-out", tmp_path / "failures.csv")
     assert result.exit_code == EXIT_INVALID and "lostlost" in result.output

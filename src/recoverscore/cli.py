@@ -470,15 +470,6 @@ _SHORT_HEADERS = {
 }
 
 
-ESTIMATOR_NAMES = {
-    "logged": "logged policy",
-    "ips": "IPS",
-    "snips": "SNIPS",
-    "dm": "DM",
-    "dr": "DR",
-}
-
-
 def _money(value: float) -> str:
     return _cell(value, False)
 
