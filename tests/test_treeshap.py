@@ -15,67 +15,10 @@ from recoverscore.data.synthetic import generate_frame
 from recoverscore.modelling import treeshap
 from recoverscore.modelling.model import load_train_config
 from recoverscore.modelling.treeshap import TreeShapKernel, UnsupportedModel
+from tests.forests import QUIET, awkward_rows, make_data
 
 AS_OF = "2026-06-30"
 TOLERANCE = 1e-9
-QUIET = {"verbosity": -1, "num_threads": 1}  # one thread: LightGBM's OpenMP spins on a busy machine
-
-
-def _data(rng: np.random.Generator, n: int, n_numeric: int, categories: list[int], nan: float):
-    """Numeric columns (continuous, integer-valued with ties, zero-heavy) and categorical codes,
-    with NaN at rate ``nan``; a label driven by several of them."""
-    columns = []
-    for j in range(n_numeric):
-        kind = j % 3
-        if kind == 0:
-            x = rng.normal(size=n)
-        elif kind == 1:
-            x = rng.integers(-3, 6, size=n).astype(float)
-        else:
-            x = np.where(rng.random(n) < 0.4, 0.0, rng.exponential(size=n))
-        columns.append(x)
-    for k in categories:
-        columns.append(rng.integers(0, k, size=n).astype(float))
-    X = np.column_stack(columns)
-    X[rng.random(X.shape) < nan] = np.nan
-    signal = np.nansum(np.sin(3 * np.nan_to_num(X[:, : max(n_numeric, 1)])), axis=1)
-    for j in range(n_numeric, X.shape[1]):
-        signal += np.where(np.nan_to_num(X[:, j], nan=-1) % 3 == 1, 1.0, -0.5)
-    y = (signal + rng.normal(scale=0.7, size=n) > np.median(signal)).astype(int)
-    return X, y
-
-
-def _awkward_rows(model: lgb.Booster, X: np.ndarray, n_numeric: int) -> np.ndarray:
-    """Rows holding the values LightGBM routes by special rules: split thresholds themselves and
-    the next float up, 0, -0, |x| <= 1e-35, NaN, +-inf, and for categoricals negative,
-    fractional, unseen, NaN and huge codes."""
-    thresholds: dict[int, list[float]] = {}
-
-    def walk(node: dict) -> None:
-        if "split_index" in node:
-            if node["decision_type"] == "<=":
-                thresholds.setdefault(node["split_feature"], []).append(node["threshold"])
-            walk(node["left_child"])
-            walk(node["right_child"])
-
-    for tree in model.dump_model()["tree_info"]:
-        walk(tree["tree_structure"])
-    rng = np.random.default_rng(7)
-    rows = X[rng.integers(0, len(X), size=200)].copy()
-    numeric = [0.0, -0.0, 1e-36, -1e-36, 1e-35, 2e-35, np.nan, np.inf, -np.inf]
-    categorical = [np.nan, -1.0, -0.5, 0.4, 2.7, 64.0, 70.0, 1000.0, 1e10, -1e10, np.inf]
-    for i, row in enumerate(rows):
-        for j in range(X.shape[1]):
-            if rng.random() < 0.5:
-                continue
-            if j >= n_numeric:
-                row[j] = categorical[rng.integers(len(categorical))]
-            elif thresholds.get(j) and rng.random() < 0.6:
-                t = thresholds[j][rng.integers(len(thresholds[j]))]
-                row[j] = t if i % 2 else np.nextafter(t, np.inf)
-            else:
-                row[j] = numeric[rng.integers(len(numeric))]
-    return np.vstack([X, rows])
 
 
 def _assert_matches(model: lgb.Booster, kernel: TreeShapKernel, X: np.ndarray, **predict) -> float:
@@ -124,7 +67,7 @@ def test_random_models_match_pred_contrib(
     table_bytes,
 ):
     rng = np.random.default_rng(seed)
-    X, y = _data(rng, n, n_numeric, categories, nan)
+    X, y = make_data(rng, n, n_numeric, categories, nan)
     params = {
         "objective": objective,
         **QUIET,
@@ -142,7 +85,7 @@ def test_random_models_match_pred_contrib(
     data = lgb.Dataset(X, y, categorical_feature=categorical, free_raw_data=False)
     model = lgb.train(params, data, num_boost_round=rounds)
     kernel = TreeShapKernel.from_booster(model, max_table_bytes=table_bytes)
-    rows = _awkward_rows(model, _data(rng, 300, n_numeric, categories, nan)[0], n_numeric)
+    rows = awkward_rows(model, make_data(rng, 300, n_numeric, categories, nan)[0], n_numeric)
     _assert_matches(model, kernel, rows)
     if model.num_trees() > 1:
         k = int(rng.integers(1, model.num_trees()))
@@ -156,7 +99,7 @@ def wide_model() -> tuple[lgb.Booster, np.ndarray]:
     """Trees with more than 128 splits (keys of several 64-bit words), categorical splits over
     more than 64 categories, NaN-missing data."""
     rng = np.random.default_rng(3)
-    X, y = _data(rng, 6000, 4, [150], 0.05)
+    X, y = make_data(rng, 6000, 4, [150], 0.05)
     params = {
         "objective": "binary",
         **QUIET,
@@ -168,7 +111,7 @@ def wide_model() -> tuple[lgb.Booster, np.ndarray]:
         "cat_smooth": 1.0,
     }
     model = lgb.train(params, lgb.Dataset(X, y, categorical_feature=[4]), num_boost_round=8)
-    return model, _awkward_rows(model, _data(rng, 2000, 4, [150], 0.05)[0], 4)
+    return model, awkward_rows(model, make_data(rng, 2000, 4, [150], 0.05)[0], 4)
 
 
 def test_wide_trees_and_many_categories(wide_model):
@@ -213,7 +156,7 @@ def test_single_leaf_trees_and_num_iteration():
         lgb.Dataset(np.zeros((200, 3)), rng.integers(0, 2, 200)),
         num_boost_round=3,
     )
-    X, y = _data(rng, 800, 3, [], 0.1)
+    X, y = make_data(rng, 800, 3, [], 0.1)
     params = {"objective": "binary", **QUIET, "num_leaves": 7}
     model = lgb.train(params, lgb.Dataset(X, y), num_boost_round=6, init_model=constant)
     kernel = TreeShapKernel.from_booster(model)
@@ -228,7 +171,7 @@ def test_single_leaf_trees_and_num_iteration():
 def test_num_iteration_none_means_the_best_iteration():
     """As in Booster.predict: None is the best iteration when one is recorded, <= 0 all trees."""
     rng = np.random.default_rng(2)
-    X, y = _data(rng, 1000, 4, [5], 0.1)
+    X, y = make_data(rng, 1000, 4, [5], 0.1)
     model = lgb.train({"objective": "binary", **QUIET}, lgb.Dataset(X, y), 20)
     model.best_iteration = 7  # what early stopping records
     kernel = TreeShapKernel.from_booster(model)
@@ -256,7 +199,7 @@ def test_the_project_recovery_model():
 @pytest.fixture(scope="module")
 def small_model() -> lgb.Booster:
     rng = np.random.default_rng(1)
-    X, y = _data(rng, 300, 3, [], 0.0)
+    X, y = make_data(rng, 300, 3, [], 0.0)
     return lgb.train({"objective": "binary", **QUIET}, lgb.Dataset(X, y), 3)
 
 
@@ -286,7 +229,7 @@ def test_no_rows_give_no_values(small_model):
 )
 def test_models_it_cannot_explain_exactly_are_refused(params, reason):
     rng = np.random.default_rng(4)
-    X, y = _data(rng, 400, 3, [], 0.0)
+    X, y = make_data(rng, 400, 3, [], 0.0)
     if params.get("objective") == "multiclass":
         y = rng.integers(0, 3, len(y))
     model = lgb.train(

@@ -46,6 +46,7 @@ from recoverscore.modelling.calibration import (
 )
 from recoverscore.modelling.features import STANDARD_FEATURES, DebtorFeatures
 from recoverscore.modelling.scorecard import ScorecardModel
+from recoverscore.modelling.tree_predict import TierPredictor
 from recoverscore.modelling.treeshap import TreeShapKernel, UnsupportedModel
 
 TIER_FEATURE = "tier"
@@ -54,6 +55,7 @@ KINDS = ("auto", "lightgbm", "scorecard")
 # thread; above it on OpenMP's default.
 _SERIAL_WORK = 2_000
 _CONTRIB_COST = 50
+_CACHES = ("_shap_kernel", "_explainer", "_predictor")  # per process, built from the booster
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -425,6 +427,8 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         y = np.asarray(y, dtype=int)
         if len(np.unique(y)) < 2:
             raise RecoverscoreError("the target has a single class: nothing to learn")
+        for cache in _CACHES:  # built from the previous booster, if any
+            self.__dict__.pop(cache, None)
         self.features_ = clone(self.features or DebtorFeatures()).fit(X)
         self.feature_names_in_ = self.features_.feature_names_in_
         self.n_features_in_ = self.features_.n_features_in_
@@ -579,17 +583,37 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             features = self.features_.transform(X)
         if self.kind_ == "scorecard":
             return self.scorecard_.tier_probabilities(features)
-        design = self._design(None, TIERS[0], features)
-        matrix = self._as_matrix(design)  # features once; only the tier column changes
-        position = list(design.columns).index(TIER_FEATURE) if self.tier_column else None
-        columns = {}
-        for code, tier in enumerate(TIERS):
-            if position is not None:
-                matrix[:, position] = code
-            if position is not None or code == 0:
-                p = apply_calibration(self.calibration_, self._predict(matrix))
-            columns[probability_column(tier)] = p
-        return pd.DataFrame(columns, index=features.index)
+        matrix = self._as_matrix(self._design(None, TIERS[0], features))
+        predictor = self._tier_predictor()
+        if predictor is not None:  # every tier in one walk of the trees
+            p = predictor.probabilities(matrix)
+        else:  # features once; only the tier column changes
+            p = np.empty((len(matrix), len(TIERS) if self.tier_column else 1))
+            for code in range(p.shape[1]):
+                if self.tier_column:
+                    matrix[:, self.feature_names_.index(TIER_FEATURE)] = code
+                p[:, code] = self._predict(matrix)
+        p = apply_calibration(self.calibration_, p)
+        return pd.DataFrame(
+            {
+                probability_column(tier): p[:, min(k, p.shape[1] - 1)]
+                for k, tier in enumerate(TIERS)
+            },
+            index=features.index,
+        )
+
+    def _tier_predictor(self) -> TierPredictor | None:
+        """The one-walk predictor of every tier, built once per loaded model (never saved or
+        pickled), or ``None`` where it cannot reproduce LightGBM (then ``predict`` per tier)."""
+        if "_predictor" not in self.__dict__:
+            position = self.feature_names_.index(TIER_FEATURE) if self.tier_column else None
+            try:
+                self._predictor = TierPredictor.from_booster(
+                    self.booster_, self.best_iteration_, position, len(TIERS)
+                )
+            except UnsupportedModel:
+                self._predictor = None
+        return self._predictor
 
     @property
     def input_names(self) -> list[str]:
@@ -645,10 +669,10 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         return self._explainer
 
     def __getstate__(self) -> dict:
-        """Pickled (e.g. sent to Dask workers) without the kernel: each process builds its own."""
+        """Pickled (e.g. sent to Dask workers) without the kernels: each process builds its own."""
         state = super().__getstate__()
-        state.pop("_shap_kernel", None)
-        state.pop("_explainer", None)
+        for cache in _CACHES:
+            state.pop(cache, None)
         return state
 
     # -- X in, like any scikit-learn classifier --

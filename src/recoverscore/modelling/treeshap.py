@@ -37,7 +37,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightgbm as lgb
 import numba
@@ -128,7 +128,7 @@ def _leaf_tables(
     return tables
 
 
-def _check_model(model: dict[str, Any]) -> None:
+def check_model(model: dict[str, Any]) -> None:
     if model.get("num_tree_per_iteration", 1) != 1 or model.get("num_class", 1) != 1:
         raise UnsupportedModel(
             f"{model.get('num_class')} classes / {model.get('num_tree_per_iteration')} trees per "
@@ -138,6 +138,42 @@ def _check_model(model: dict[str, Any]) -> None:
         raise UnsupportedModel("feature_names do not match max_feature_idx")
     if model.get("average_output", False):
         raise UnsupportedModel("averaged output (boosting=rf): only summed trees are supported")
+
+
+class NodeRule(NamedTuple):
+    """Where a split sends a value: ``x <= threshold`` goes left, except NaN (``nan_left``) and
+    values LightGBM reads as zero (``zero_left``); a categorical split sends the categories in
+    its bitset ``words`` left (bit c of the words = category c), everything else right."""
+
+    threshold: float
+    nan_left: bool
+    zero_left: bool
+    words: list[int]
+
+
+def node_rule(node: dict[str, Any]) -> NodeRule:
+    """The rule of one internal node of ``Booster.dump_model()``, as LightGBM applies it."""
+    if node["decision_type"] == "==":
+        categories = [int(s) for s in str(node["threshold"]).split("||")]
+        words = [0] * (max(categories) // 64 + 1)
+        for category in categories:
+            words[category >> 6] |= 1 << (category & 63)
+        return NodeRule(0.0, False, False, words)
+    if node["decision_type"] != "<=":
+        raise UnsupportedModel(f"decision type {node['decision_type']!r}")
+    threshold = float(node["threshold"])
+    if abs(threshold) >= _DUMPED_INF:  # dump_model() clips +-inf (NaN-vs-rest splits)
+        threshold = float(np.copysign(np.inf, threshold))
+    missing = node["missing_type"]
+    default_left = bool(node["default_left"])
+    zero_compared = threshold >= 0.0
+    if missing == "None":  # NaN is read as 0, and 0 is compared
+        return NodeRule(threshold, zero_compared, zero_compared, [])
+    if missing == "Zero":  # NaN is read as 0, and 0 is missing
+        return NodeRule(threshold, default_left, default_left, [])
+    if missing == "NaN":  # NaN is missing, 0 is compared
+        return NodeRule(threshold, default_left, zero_compared, [])
+    raise UnsupportedModel(f"missing type {missing!r}")
 
 
 class _Builder:
@@ -204,41 +240,14 @@ class _Builder:
 
     def _add_node(self, node: dict[str, Any]) -> None:
         c = self.columns
+        rule = node_rule(node)
         c["node_feature"].append(int(node["split_feature"]))
-        if node["decision_type"] == "==":
-            categories = [int(s) for s in str(node["threshold"]).split("||")]
-            n_words = max(categories) // 64 + 1
-            words = [0] * n_words
-            for category in categories:
-                words[category >> 6] |= 1 << (category & 63)
-            c["node_threshold"].append(0.0)
-            c["node_nan_left"].append(0)
-            c["node_zero_left"].append(0)
-            c["node_cat_start"].append(len(self.cat_words))
-            c["node_cat_words"].append(n_words)
-            self.cat_words.extend(words)
-            return
-        if node["decision_type"] != "<=":
-            raise UnsupportedModel(f"decision type {node['decision_type']!r}")
-        threshold = float(node["threshold"])
-        if abs(threshold) >= _DUMPED_INF:  # dump_model() clips +-inf (NaN-vs-rest splits)
-            threshold = np.copysign(np.inf, threshold)
-        missing = node["missing_type"]
-        default_left = bool(node["default_left"])
-        zero_compared = threshold >= 0.0
-        if missing == "None":  # NaN is read as 0, and 0 is compared
-            nan_left, zero_left = zero_compared, zero_compared
-        elif missing == "Zero":  # NaN is read as 0, and 0 is missing
-            nan_left, zero_left = default_left, default_left
-        elif missing == "NaN":  # NaN is missing, 0 is compared
-            nan_left, zero_left = default_left, zero_compared
-        else:
-            raise UnsupportedModel(f"missing type {missing!r}")
-        c["node_threshold"].append(threshold)
-        c["node_nan_left"].append(int(nan_left))
-        c["node_zero_left"].append(int(zero_left))
-        c["node_cat_start"].append(-1)
-        c["node_cat_words"].append(0)
+        c["node_threshold"].append(rule.threshold)
+        c["node_nan_left"].append(int(rule.nan_left))
+        c["node_zero_left"].append(int(rule.zero_left))
+        c["node_cat_start"].append(len(self.cat_words) if rule.words else -1)
+        c["node_cat_words"].append(len(rule.words))
+        self.cat_words.extend(rule.words)
 
     def _add_leaf(
         self,
@@ -397,7 +406,7 @@ class TreeShapKernel:
     ) -> TreeShapKernel:
         """The kernel for a ``Booster.dump_model()`` dict (every tree in it)."""
         start = time.perf_counter()
-        _check_model(model)
+        check_model(model)
         builder = _Builder()
         for tree in model["tree_info"]:
             builder.add_tree(tree)

@@ -69,7 +69,7 @@ _ONE = np.uint64(1)
 
 
 @njit(cache=True)
-def _category_left(x: float, words: np.ndarray, start: int, n_words: int) -> np.uint64:
+def category_left(x: float, words: np.ndarray, start: int, n_words: int) -> np.uint64:
     """LightGBM's categorical rule: NaN and negative codes go right, else bit ``int(x)``."""
     if not x > -1.0 or x >= 2147483648.0:  # NaN, int(x) < 0, or beyond int32 (C++ gives < 0)
         return np.uint64(0)
@@ -93,7 +93,7 @@ def _tree_keys(columns: np.ndarray, m: FlatModel, t: int, keys: np.ndarray) -> N
         if m.node_cat_start[node] >= 0:
             start, n_cat = m.node_cat_start[node], m.node_cat_words[node]
             for r in range(rows):
-                word[r] |= _category_left(column[r], m.cat_words, start, n_cat) << shift
+                word[r] |= category_left(column[r], m.cat_words, start, n_cat) << shift
         else:
             threshold = m.node_threshold[node]
             nan_left, zero_left = m.node_nan_left[node], m.node_zero_left[node]
