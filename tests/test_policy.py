@@ -521,3 +521,25 @@ def test_policy_config_errors_name_the_key(change, message):
 def test_unknown_rule_is_refused(world):
     with pytest.raises(RecoverscoreError, match="unknown policy 'hunch'"):
         decide(_cases(world.head(10)), POLICY, COSTS, "hunch")
+
+
+@pytest.mark.parametrize("rule", ["safe", "value", "matrix"])
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_few_rows_get_the_texts_a_large_batch_gives_them(world, rule, language):
+    """Texts of small batches are built in Python, of large ones in Arrow: the same words."""
+    rows = world.sample(400, random_state=3)
+    cases = _cases(rows)
+    rng = np.random.default_rng(5)
+    support = rng.dirichlet(np.ones(len(TIERS)), size=len(rows))
+    support[rng.random(support.shape) < 0.3] = POLICY.safe.min_support / 3  # unsupported tiers
+    cases = Cases(cases.facts, cases.probabilities, cases.index, support)
+    batch = decide(cases, POLICY, COSTS, rule, language=language, unchecked=["DISPUTED"])
+    assert batch["why"].str.contains(ZH_UNCHECKED if language == "zh" else "disputes").all()
+    for first in range(0, len(rows), 7):
+        positions = np.arange(first, min(first + 7, len(rows)))
+        few = decide(
+            cases.take(positions), POLICY, COSTS, rule, language=language, unchecked=["DISPUTED"]
+        )
+        expected = batch.iloc[positions]
+        plain = [f.astype(object).where(f.notna(), None) for f in (few, expected)]  # str dtype
+        pd.testing.assert_frame_equal(*plain)

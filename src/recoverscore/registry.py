@@ -42,7 +42,6 @@ from mlflow.entities import LoggedModelInput
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.types.schema import AnyType, ColSpec, Schema
 from mlflow.utils import logging_utils
 from mlflow.utils.credentials import get_default_host_creds
 from mlflow.utils.rest_utils import http_request
@@ -398,18 +397,19 @@ def input_example(contract: InputContract) -> pd.DataFrame:
 
 
 def _signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
-    """The signature inferred from the example, its inputs loosened to ``Any`` and optional.
+    """The outputs and serving params inferred from the example; no input schema.
 
     The pyfunc parses and checks every cell against the model's contract itself, naming rows,
-    columns and checks but never values. MLflow's own enforcement would refuse a bad cell or a
-    missing column first, with an error that quotes the request's rows (debtor ids, amounts)
-    or the offending value; the column names and types are documented by the contract.
+    columns and checks but never values, and the contract is logged with the model
+    (``schema/input_contract.md``; ``recoverscore schema --model``). MLflow's own enforcement
+    would refuse a bad cell or a missing column first, with an error that quotes the request's
+    rows (debtor ids, amounts) or the offending value; even with every column typed ``Any`` and
+    optional it walked each column of each request, about 3 ms of a served debtor's 10.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         inferred = infer_signature(example, output, params=SERVING_PARAMS)
-    inputs = [ColSpec(AnyType(), spec.name, required=False) for spec in inferred.inputs.inputs]
-    return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs, params=inferred.params)
+    return ModelSignature(inputs=None, outputs=inferred.outputs, params=inferred.params)
 
 
 def _example_output(package: ModelPackage, example: pd.DataFrame) -> pd.DataFrame:

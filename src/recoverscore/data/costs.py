@@ -64,9 +64,9 @@ class BracketSchedule(StrictModel):
         amount = np.asarray(amount, dtype=float)
         fee = np.full_like(amount, self.flat)
         lower = self.flat_up_to
-        for bracket in self.brackets:
+        for bracket in self.brackets:  # ufuncs, not np.clip: its wrapper costs more than the work
             upper = np.inf if bracket.up_to is None else bracket.up_to
-            fee += bracket.rate * np.clip(amount - lower, 0.0, upper - lower)
+            fee += bracket.rate * np.minimum(np.maximum(amount - lower, 0.0), upper - lower)
             lower = upper
         if self.cap is not None:
             fee = np.minimum(fee, self.cap)

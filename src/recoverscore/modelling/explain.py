@@ -71,6 +71,10 @@ _PLACEHOLDERS = ("value", "s", "feature")
 _IDENTIFIER = re.compile(r"(^|_)(id|identifier|uuid)$", re.IGNORECASE)
 _OTHER_FEATURES = re.compile(r"^\s*(?:Sum of )?(\d+) other features$")  # shap's last row
 
+SMALL_TEXT_ROWS = 16
+"""Up to this many rows, texts are built in Python rather than Arrow: an Arrow call's fixed cost
+is more than a few rows' string work (a served request is one row)."""
+
 
 # --- the reason texts (configs/reasons.yaml) ----------------------------------------------------
 
@@ -382,9 +386,24 @@ def _grouped(digits: pa.Array) -> pa.Array:
     return digits
 
 
+def fill_one(template: str, fields: dict[str, str]) -> str:
+    """``template`` filled once: its literal text and fields, as ``fill_text`` reads them."""
+    return "".join(
+        literal + ("" if field is None else fields[field])
+        for literal, field, _, _ in string.Formatter().parse(template)
+    )
+
+
 def fill_text(template: str, fields: dict[str, str | pa.Array], n: int) -> pa.Array:
     """``template`` filled for ``n`` rows, vectorised in Arrow: each field one text for every
-    row or one per row."""
+    row or one per row. A few rows (a served request) are filled in Python: each Arrow call
+    has a fixed cost."""
+    if n <= SMALL_TEXT_ROWS:
+        columns = {k: [v] * n if isinstance(v, str) else v.to_pylist() for k, v in fields.items()}
+        return pa.array(
+            [fill_one(template, {k: c[i] for k, c in columns.items()}) for i in range(n)],
+            pa.string(),
+        )
     pieces: list[str | pa.Array] = [pa.array([""] * n, pa.string())]
     for literal, field, _, _ in string.Formatter().parse(template):
         if literal:
@@ -585,14 +604,13 @@ def reasons(
                 "shap_values must be contributions(model, frame, tier) of these very rows"
             )
         values = shap_values.to_numpy(dtype=float)
-    design = _display_frame(model, features, tier)
-    entries = {
-        i: _entry(texts, name, isinstance(design[name].dtype, pd.CategoricalDtype), language)
+    entries = {  # the tier is never a reason: every other input is a feature column
+        i: _entry(texts, name, isinstance(features[name].dtype, pd.CategoricalDtype), language)
         for i, name in enumerate(names)
         if name != TIER_FEATURE
     }
     candidates = [i for i, entry in entries.items() if entry.reason]
-    n = len(design)
+    n = len(features)
     picked = _pick(values[:, candidates], [entries[i].groups for i in candidates], k)
     codes = np.full((n, k), None, dtype=object)
     sentences = np.full((n, k), None, dtype=object)
@@ -602,7 +620,7 @@ def reasons(
             continue
         entry = entries[column]
         positive = values[rows, column] > 0
-        shown = _show(design[names[column]].iloc[rows], entry, words)
+        shown = _show(features[names[column]].iloc[rows], entry, words)
         codes[rows, ranks] = np.where(positive, entry.code + "+", entry.code + "-")
         sentences[rows, ranks] = _sentences(entry, shown, positive, words)
     columns = {

@@ -18,7 +18,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from recoverscore.data.facts import ASSET_COLUMNS, LIMITATION_COLUMNS, DebtFacts
+from recoverscore.data.facts import (
+    ASSET_COLUMNS,
+    LIMITATION_COLUMNS,
+    DebtFacts,
+    dates,
+    numbers,
+    whole_days,
+)
 from recoverscore.errors import RecoverscoreError
 
 AMOUNT_BANDS: tuple[str, ...] = ("<10k", "10k-100k", "100k-1M", ">=1M")
@@ -40,16 +47,16 @@ class _Feature:
 
 
 def _flag(column: str) -> _Feature:
-    return _Feature((column,), lambda df, f: df[column].to_numpy(dtype=float, na_value=np.nan))
+    return _Feature((column,), lambda df, f: numbers(df[column]))
 
 
 def _count(column: str) -> _Feature:
-    return _Feature((column,), lambda df, f: df[column].to_numpy(dtype=float))
+    return _Feature((column,), lambda df, f: numbers(df[column]))
 
 
 def _ratio(column: str, scale: float) -> Callable:
     def compute(df: pd.DataFrame, facts: DebtFacts) -> np.ndarray:
-        means = df[column].to_numpy(dtype=float, na_value=np.nan) * scale
+        means = numbers(df[column]) * scale
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(np.maximum(means, 1.0) / facts.principal)
 
@@ -67,11 +74,11 @@ def _evidence(df: pd.DataFrame, facts: DebtFacts) -> np.ndarray:
     """1 complete, 0 incomplete; missing where not known or a file lacks the optional column."""
     if "evidence_complete" not in df.columns:
         return np.full(facts.n, np.nan)
-    return df["evidence_complete"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    return numbers(df["evidence_complete"])
 
 
 def _assets(df: pd.DataFrame) -> np.ndarray:
-    return sum(df[c].to_numpy(dtype=float, na_value=np.nan) for c in ASSET_COLUMNS)
+    return sum(numbers(df[c]) for c in ASSET_COLUMNS)
 
 
 STANDARD_FEATURES: dict[str, _Feature] = {
@@ -93,7 +100,7 @@ STANDARD_FEATURES: dict[str, _Feature] = {
     ),
     "days_since_last_payment": _Feature(
         ("last_payment_date",),
-        lambda df, f: (f.as_of - df["last_payment_date"]).dt.days.to_numpy(dtype=float),
+        lambda df, f: whole_days(dates(f.as_of) - dates(df["last_payment_date"])).astype(float),
         dated=True,
     ),
     "n_partial_payments": _count("n_partial_payments"),
@@ -123,9 +130,7 @@ STANDARD_FEATURES: dict[str, _Feature] = {
     ),
     # the optional bank_balance column: the feature is missing where a file lacks it
     "log_bank_balance_to_principal": _Feature(("principal",), _bank_ratio),
-    "pays_tax": _Feature(
-        ("pays_tax",), lambda df, f: df["pays_tax"].astype("Float64").to_numpy(na_value=np.nan)
-    ),
+    "pays_tax": _Feature(("pays_tax",), lambda df, f: numbers(df["pays_tax"])),
     "debtor_type": _Feature(
         ("debtor_type",),
         lambda df, f: df["debtor_type"],
@@ -222,7 +227,8 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
         _check_frame(X, "fit")
         self.check_columns(X)
         learned = [k for k, f in self._standard().items() if f.learned]
-        self.__dict__.pop("_dtypes", None)  # built from the levels learned here
+        for cache in ("_dtypes", "_columns"):  # built from what is learned here
+            self.__dict__.pop(cache, None)
         self.categories_ = {}
         for name in learned + list(self.extra_categorical):
             values = X[name].dropna().astype(str)
@@ -262,12 +268,18 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
                 out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
             else:
                 out[name] = np.asarray(columns[name], dtype=float)
-        return pd.DataFrame(out, index=X.index, copy=False)
+        return pd.DataFrame(out, index=X.index, columns=self._columns, copy=False)
 
     @cached_property
     def _dtypes(self) -> dict[str, pd.CategoricalDtype]:
         """The categoricals' dtypes, built once (a served request transforms one row)."""
         return {name: pd.CategoricalDtype(levels) for name, levels in self.categories_.items()}
+
+    @cached_property
+    def _columns(self) -> pd.Index:
+        """The output's column labels, built once; plain objects, because pandas reads columns
+        by label many times faster from them than from an Arrow-backed string index."""
+        return pd.Index(list(self.feature_names_out_), dtype=object)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_out_")

@@ -278,25 +278,37 @@ def _check_frame(X: object) -> None:
         )
 
 
-def float_matrix(design: pd.DataFrame, booster: lgb.Booster) -> np.ndarray:
-    """A DataFrame as ``booster`` predicts from it: categoricals as their codes, unknown ones
-    missing, after checking the categories are the trained ones.
+def float_matrix(
+    frame: pd.DataFrame,
+    booster: lgb.Booster,
+    columns: list[str] | None = None,
+    tiers: np.ndarray | None = None,
+) -> np.ndarray:
+    """``frame``'s ``columns`` (default all) as ``booster`` predicts from them: categoricals as
+    their codes, unknown ones missing, after checking the categories are the trained ones; with
+    ``tiers`` (one tier code per row), the tier as a last column, as the design has it.
 
     What ``Booster.predict`` does to a DataFrame on every call; done once, it saves that cost
-    on each later prediction, and its fixed cost on a served request's single row.
+    on each later prediction, and its fixed cost on a served request's single row. Column by
+    column, so no design frame or column subset is built for it.
     """
-    stored = booster.pandas_categorical or []
-    dtypes = design.dtypes
-    categorical = [isinstance(t, pd.CategoricalDtype) for t in dtypes]
-    if [list(t.categories) for t, c in zip(dtypes, categorical, strict=True) if c] != stored:
+    names = list(frame.columns) if columns is None else columns
+    matrix = np.empty((len(frame), len(names) + (tiers is not None)), dtype=np.float64)
+    categories = []
+    pairs = frame.items() if columns is None else ((name, frame[name]) for name in names)
+    for position, (_, column) in enumerate(pairs):
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            categories.append(list(column.dtype.categories))
+            codes = column.array.codes.astype(np.float64)
+            codes[codes < 0] = np.nan
+            matrix[:, position] = codes
+        else:
+            matrix[:, position] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if tiers is not None:
+        categories.append(list(TIERS))
+        matrix[:, -1] = tiers
+    if categories != (booster.pandas_categorical or []):
         raise RecoverscoreError("the features' categories differ from the trained model's")
-    matrix = np.empty(design.shape, dtype=np.float64)
-    numeric = np.flatnonzero(~np.asarray(categorical, dtype=bool))
-    matrix[:, numeric] = design.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
-    for position in np.flatnonzero(categorical):
-        codes = design.iloc[:, position].array.codes.astype(np.float64)
-        codes[codes < 0] = np.nan
-        matrix[:, position] = codes
     return matrix
 
 
@@ -532,8 +544,16 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
 
     def _as_matrix(self, design: pd.DataFrame) -> np.ndarray:
         """The design as LightGBM's float matrix (``float_matrix``), once per batch: converting
-        costs about a third of a prediction, and ``tier_probabilities`` predicts four times."""
+        costs about a third of a prediction."""
         return float_matrix(design, self.booster_)
+
+    def _matrix(self, features: pd.DataFrame, tier: object) -> np.ndarray:
+        """``_as_matrix(_design(None, tier, features))`` without building the design frame."""
+        tiers = self._tiers(None, tier, len(features))
+        if tiers is None:
+            return float_matrix(features, self.booster_)
+        codes = pd.Categorical(tiers, categories=list(TIERS)).codes.astype(np.float64)
+        return float_matrix(features, self.booster_, tiers=codes)
 
     @property
     def best_iteration_(self) -> int:
@@ -561,7 +581,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "kind_")
         if self.kind_ == "scorecard":
             return self.scorecard_.raw_score(features, tier)
-        return self._predict(self._as_matrix(self._design(None, tier, features)), raw=True)
+        return self._predict(self._matrix(features, tier), raw=True)
 
     def probability_of_log_odds(self, raw: np.ndarray) -> np.ndarray:
         """The calibrated P(recover) that raw log-odds (``raw_score``, SHAP sums) stand for."""
@@ -583,7 +603,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             features = self.features_.transform(X)
         if self.kind_ == "scorecard":
             return self.scorecard_.tier_probabilities(features)
-        matrix = self._as_matrix(self._design(None, TIERS[0], features))
+        matrix = self._matrix(features, TIERS[0])
         predictor = self._tier_predictor()
         if predictor is not None:  # every tier in one walk of the trees
             p = predictor.probabilities(matrix)
@@ -635,15 +655,14 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "kind_")
         if self.kind_ == "scorecard":
             return self.scorecard_.contributions(features, tier)
-        design = self._design(None, tier, features)
-        if len(design) == 0:
-            return list(design.columns), np.empty((0, design.shape[1] + 1))
-        matrix = self._as_matrix(design)
+        names = list(self.feature_names_)
+        if len(features) == 0:
+            return names, np.empty((0, len(names) + 1))
+        matrix = self._matrix(features, tier)
         kernel = self._kernel()
         if kernel is not None:
-            return list(design.columns), kernel.shap_values(matrix, self.num_threads)
-        values = self._predict(matrix, contrib=True)
-        return list(design.columns), np.asarray(values, dtype=float)
+            return names, kernel.shap_values(matrix, self.num_threads)
+        return names, np.asarray(self._predict(matrix, contrib=True), dtype=float)
 
     def _kernel(self) -> TreeShapKernel | None:
         """The fast TreeSHAP kernel of this booster, built once and kept on the model (never

@@ -25,6 +25,7 @@ without it each row's own ``as_of`` column is used; without that, today.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -197,17 +198,19 @@ class Scorer:
         """One strategy's decisions: this package's rule, with ``capacity`` as given."""
         return _decisions(self.package, cases, rule, capacity, self.options.language)
 
-    def _decide(self, cases: policy.Cases, valid: pd.DataFrame) -> pd.DataFrame:
-        """The champion's decisions, or, with an experiment, each cell's (see ``experiment``)."""
+    def _decide(self, cases: policy.Cases, valid: pd.DataFrame) -> Mapping[str, object]:
+        """The champion's decisions, or, with an experiment, each cell's (see ``experiment``):
+        the decision columns by name."""
         options, settings = self.options, self.package.policy
         champion = self._strategy(cases, options.policy, options.capacity)
         design = settings.experiment
-        if design is None:
-            return champion.assign(
-                cell=None,
-                assignment_propensity=1.0,
-                champion_tier=champion["recommended_tier"],
-            )
+        if design is None:  # columns as a mapping: a frame copy costs more than one row's policy
+            return {
+                **champion,
+                "cell": None,
+                "assignment_propensity": 1.0,
+                "champion_tier": champion["recommended_tier"],
+            }
         ids = valid[self.id_column]
         cells = experiment.assign_cells(ids, design)
         limits = settings.capacity if options.capacity is None else options.capacity
@@ -307,16 +310,20 @@ class Scorer:
         tiers = decision["recommended_tier"].to_numpy(dtype=object)
         explained = pd.notna(tiers) | (model.tier_column is None)  # no tier, nothing to explain
         if options.explain and explained.any():
+            every = explained.all()  # usually: no copy of the features, no masked writes
             text = explain.reasons(
                 model,
-                features[explained],
+                features if every else features[explained],
                 None if model.tier_column is None else tiers[explained],
                 options.top_k,
                 options.language,
                 package.texts,
             )
-            out.loc[explained, "top_reasons"] = text["top_reasons"].to_numpy()
-            out.loc[explained, "reason_codes"] = text["reason_codes"].to_numpy()
+            for column in ("top_reasons", "reason_codes"):
+                if every:
+                    out[column] = text[column].to_numpy()
+                else:
+                    out.loc[explained, column] = text[column].to_numpy()
         seconds["explain"] = seconds.get("explain", 0.0) + time.perf_counter() - clock
         counter = None
         if package.reference is not None and self.tally:

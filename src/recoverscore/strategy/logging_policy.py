@@ -133,7 +133,7 @@ class LoggingPolicyModel:
         missing = [c for c in self.features if c not in features.columns]
         if missing:
             raise RecoverscoreError(f"the features lack column(s) {missing} the model needs")
-        matrix = float_matrix(features[list(self.features)], self.booster)
+        matrix = float_matrix(features, self.booster, columns=list(self.features))
         raw = self.booster.predict(matrix, raw_score=True, num_threads=num_threads)
         probabilities = softmax(np.asarray(raw).reshape(len(features), -1) / self.temperature, 1)
         return pd.DataFrame(

@@ -43,9 +43,11 @@ from recoverscore.data.schemas import TIERS, probability_column, value_column
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.explain import (
     LANGUAGES,
+    SMALL_TEXT_ROWS,
     ReasonTexts,
     Words,
     check_language,
+    fill_one,
     fill_text,
     format_amounts,
     load_reasons,
@@ -330,23 +332,31 @@ def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economic
     """
     facts = cases.facts
     principal, claim = facts.principal, facts.claim
-    n = cases.n
+    n, k = cases.n, len(TIERS)
     days = facts.days_past_due if facts.days_past_due is not None else np.zeros(n)
     lost = facts.lost_contact if facts.lost_contact is not None else np.zeros(n, dtype=bool)
     property_ = facts.has_assets if facts.has_assets is not None else np.zeros(n, dtype=bool)
     enforceable = costs.enforceable_assets(property_, facts.monthly_income, facts.bank_balance)
-    recovery, cost, court = (np.empty((n, len(TIERS))) for _ in range(3))
-    for j, tier in enumerate(TIERS):
-        p = cases.probabilities[:, j]
-        amount = principal * policy.recovery_share[tier]
-        discount = (1 + policy.discount_rate) ** (-costs.duration(tier, lost) / 365.0)
-        success = costs.incurred(tier, claim, amount, days, lost, enforceable)
-        failure = costs.incurred(tier, claim, 0.0, days, lost, enforceable)
-        court_success = costs.court_fees(tier, claim, True, enforceable, lost)
-        court_failure = costs.court_fees(tier, claim, False, enforceable, lost)
-        recovery[:, j] = p * amount * discount
-        cost[:, j] = p * success + (1 - p) * failure
-        court[:, j] = p * court_success + (1 - p) * court_failure
+
+    # every (debt, tier) pair at once, debt-major: a few calls on n x tiers values instead of a
+    # few per tier (their fixed costs are most of the work for a served request's one debt)
+    def each(values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, k)
+
+    tiers = np.tile(np.asarray(TIERS, dtype=object), n)
+    amount = principal[:, None] * np.array([policy.recovery_share[t] for t in TIERS])
+    duration = np.column_stack([np.broadcast_to(costs.duration(t, lost), n) for t in TIERS])
+    discount = (1 + policy.discount_rate) ** (-duration / 365.0)
+    pairs = (tiers, each(claim))
+    facts_of = (each(days), each(lost), each(enforceable))
+    success = costs.incurred(*pairs, amount.ravel(), *facts_of).reshape(n, k)
+    failure = costs.incurred(*pairs, 0.0, *facts_of).reshape(n, k)
+    court_success = costs.court_fees(*pairs, True, each(enforceable), each(lost)).reshape(n, k)
+    court_failure = costs.court_fees(*pairs, False, each(enforceable), each(lost)).reshape(n, k)
+    p = cases.probabilities
+    recovery = p * amount * discount
+    cost = p * success + (1 - p) * failure
+    court = p * court_success + (1 - p) * court_failure
     return Economics(recovery, cost, recovery - cost, court, enforceable)
 
 
@@ -371,9 +381,17 @@ def _join(parts: list[tuple[np.ndarray, Text]], n: int, separator: str = ";") ->
 
     Vectorised in Arrow: present texts get the separator in front, all are concatenated and the
     leading separator is cut off (a Python loop per debt cost more than the tier prediction).
+    A few rows (a served request) are joined in Python: each Arrow call has a fixed cost.
     """
     if not parts:
         return pa.array([""] * n, pa.string())
+    if n <= SMALL_TEXT_ROWS:
+        rows: list[list[str]] = [[] for _ in range(n)]
+        for present, text in parts:
+            texts = [text] * n if isinstance(text, str) else text.to_pylist()
+            for i in np.flatnonzero(present):
+                rows[i].append(texts[i])
+        return pa.array([separator.join(row) for row in rows], pa.string())
     prefixed = [
         pc.if_else(
             pa.array(np.asarray(present, dtype=bool)),
@@ -608,6 +626,13 @@ class _Wording:
             self.words.policy.removed, {"tiers": names, "reason": self.meaning[code]}, n
         )
 
+    def removed_all(self, tiers: list[str], code: str) -> str:
+        """``removed`` for a rule that takes the same ``tiers`` from every debt it hits: one
+        text, worked out once instead of once per debt."""
+        separator = self.words.policy.tier_separator
+        names = separator.join(self.tiers[j] for j, t in enumerate(TIERS) if t in tiers)
+        return fill_one(self.words.policy.removed, {"tiers": names, "reason": self.meaning[code]})
+
 
 def _why(
     values: np.ndarray,
@@ -699,7 +724,7 @@ def decide(
     excluded = allowed.excluded if guardrails else np.full(len(mask), "", dtype=object)
     note = np.full(len(mask), "", dtype=object)
     removed = [  # why each guardrail's tiers went
-        (hit, wording.removed(np.tile(np.isin(TIERS, rule.excludes), (len(mask), 1)), rule.code))
+        (hit, wording.removed_all(rule.excludes, rule.code))
         for hit, rule in (allowed.removed_by if guardrails else [])
     ]
     court_open = mask[:, [_TIER_INDEX[t] for t in COURT_TIERS]].any(axis=1)  # lawfully (§4.4)
