@@ -118,7 +118,8 @@ def test_evaluate_policy_judges_policies_on_a_logged_history(tmp_path):
     data = str(SAMPLE_DIR / "sample.parquet")
     trained = runner.invoke(app, ["train", "--data", data, "--out", str(out), "--no-register"])
     assert trained.exit_code == 0, trained.output
-    assert "off-policy estimates on" in trained.output and "overlap" in trained.output
+    assert "off-policy estimates on" in trained.output
+    assert "overlap: " in trained.output or "No support (fewer than" in trained.output
     history = tmp_path / "later.csv"
     write_table(generate_frame(3_000, seed=77, as_of="2026-06-30"), history)
     result = runner.invoke(
