@@ -16,6 +16,7 @@ from sklearn.utils.estimator_checks import (
 from recoverscore.data.facts import AGING_BUCKETS, DebtFacts
 from recoverscore.data.schemas import TIERS, true_probability_column
 from recoverscore.errors import RecoverscoreError
+from recoverscore.modelling import features as features_module
 from recoverscore.modelling.features import DebtorFeatures
 
 GROUND_TRUTH = [true_probability_column(t) for t in TIERS] + [
@@ -198,3 +199,19 @@ def test_numeric_coded_own_categories_keep_their_levels(small_world):
     assert transformer.categories_["grade"] == ["0", "1", "2"]
     assert out["grade"].notna().all()
     assert (out["grade"].astype(str) == (own["grade"] % 3).astype(str)).all()
+
+
+def test_a_few_rows_get_the_features_a_large_batch_gives_them(small_world):
+    """Levels of a few rows are looked up in a dict, of many in the categories' index: the same
+    codes, unseen and missing levels included."""
+    own = small_world.assign(grade=np.arange(len(small_world)) % 3)
+    transformer = DebtorFeatures(extra_categorical=("grade",)).fit(own)
+    rows = own.head(300).copy()
+    rows.iloc[::7, rows.columns.get_loc("region")] = "atlantis"
+    rows.iloc[::11, rows.columns.get_loc("industry")] = None
+    rows.iloc[::13, rows.columns.get_loc("grade")] = 7
+    whole = transformer.transform(rows)
+    assert len(rows) > features_module.LOOKUP_ROWS
+    pieces = pd.concat([transformer.transform(rows.iloc[i : i + 5]) for i in range(0, 300, 5)])
+    pd.testing.assert_frame_equal(pieces, whole)
+    assert whole["region"].isna().sum() == len(range(0, 300, 7))

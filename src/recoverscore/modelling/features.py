@@ -29,6 +29,8 @@ from recoverscore.data.facts import (
 from recoverscore.errors import RecoverscoreError
 
 AMOUNT_BANDS: tuple[str, ...] = ("<10k", "10k-100k", "100k-1M", ">=1M")
+LOOKUP_ROWS = 64
+"""Up to this many rows, categorical levels are looked up in a dict rather than an index."""
 _AMOUNT_EDGES = np.array([10_000, 100_000, 1_000_000])
 
 
@@ -227,7 +229,7 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
         _check_frame(X, "fit")
         self.check_columns(X)
         learned = [k for k, f in self._standard().items() if f.learned]
-        for cache in ("_dtypes", "_columns"):  # built from what is learned here
+        for cache in ("_dtypes", "_codes", "_columns"):  # built from what is learned here
             self.__dict__.pop(cache, None)
         self.categories_ = {}
         for name in learned + list(self.extra_categorical):
@@ -263,8 +265,12 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
         out = {}
         for name in self.feature_names_out_:
             if name in self.categories_:  # unseen levels become missing (code -1)
-                dtype = self._dtypes[name]
-                codes = dtype.categories.get_indexer(np.asarray(columns[name], dtype=object))
+                dtype, values = self._dtypes[name], np.asarray(columns[name], dtype=object)
+                if len(values) <= LOOKUP_ROWS:  # a dict: the index's lookup costs 75 us a call
+                    level = self._codes[name]
+                    codes = np.fromiter((level.get(v, -1) for v in values), np.intp, len(values))
+                else:
+                    codes = dtype.categories.get_indexer(values)
                 out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
             else:
                 out[name] = np.asarray(columns[name], dtype=float)
@@ -274,6 +280,13 @@ class DebtorFeatures(TransformerMixin, BaseEstimator):
     def _dtypes(self) -> dict[str, pd.CategoricalDtype]:
         """The categoricals' dtypes, built once (a served request transforms one row)."""
         return {name: pd.CategoricalDtype(levels) for name, levels in self.categories_.items()}
+
+    @cached_property
+    def _codes(self) -> dict[str, dict[str, int]]:
+        """Each categorical's level -> code, for the few rows of a served request."""
+        return {
+            name: {v: i for i, v in enumerate(levels)} for name, levels in self.categories_.items()
+        }
 
     @cached_property
     def _columns(self) -> pd.Index:

@@ -196,21 +196,25 @@ class Scorer:
 
     def _strategy(self, cases: policy.Cases, rule: str, capacity: dict | None) -> pd.DataFrame:
         """One strategy's decisions: this package's rule, with ``capacity`` as given."""
-        return _decisions(self.package, cases, rule, capacity, self.options.language)
+        columns = _decisions(self.package, cases, rule, capacity, self.options.language)
+        return pd.DataFrame(columns, index=cases.index)
 
     def _decide(self, cases: policy.Cases, valid: pd.DataFrame) -> Mapping[str, object]:
         """The champion's decisions, or, with an experiment, each cell's (see ``experiment``):
         the decision columns by name."""
         options, settings = self.options, self.package.policy
-        champion = self._strategy(cases, options.policy, options.capacity)
         design = settings.experiment
-        if design is None:  # columns as a mapping: a frame copy costs more than one row's policy
+        if design is None:  # arrays by name: a frame costs more than one row's policy
+            columns = _decisions(
+                self.package, cases, options.policy, options.capacity, options.language
+            )
             return {
-                **champion,
+                **columns,
                 "cell": None,
                 "assignment_propensity": 1.0,
-                "champion_tier": champion["recommended_tier"],
+                "champion_tier": columns["recommended_tier"],
             }
+        champion = self._strategy(cases, options.policy, options.capacity)
         ids = valid[self.id_column]
         cells = experiment.assign_cells(ids, design)
         limits = settings.capacity if options.capacity is None else options.capacity
@@ -275,7 +279,8 @@ class Scorer:
         support = None if other.logging_policy is None else other.logging_policy.predict(features)
         probabilities = other.model.tier_probabilities(features=features)
         other_cases = policy.Cases.build(cases.facts, probabilities, support)
-        return _decisions(other, other_cases, rule, capacity or {}, self.options.language)
+        columns = _decisions(other, other_cases, rule, capacity or {}, self.options.language)
+        return pd.DataFrame(columns, index=cases.index)
 
     def _score_valid(
         self, valid: pd.DataFrame, seconds: dict[str, float]
@@ -307,7 +312,7 @@ class Scorer:
         out = pd.DataFrame({c: columns[c] for c in output_columns(self.id_column)}, valid.index)
         seconds["score"] = seconds.get("score", 0.0) + time.perf_counter() - clock
         clock = time.perf_counter()
-        tiers = decision["recommended_tier"].to_numpy(dtype=object)
+        tiers = np.asarray(decision["recommended_tier"], dtype=object)
         explained = pd.notna(tiers) | (model.tier_column is None)  # no tier, nothing to explain
         if options.explain and explained.any():
             every = explained.all()  # usually: no copy of the features, no masked writes
@@ -337,10 +342,10 @@ def _decisions(
     rule: str,
     capacity: dict | None,
     language: str,
-) -> pd.DataFrame:
-    """A package's decisions in ``language``, naming the rules this batch's data cannot check
-    (its own: an optional column such as ``evidence_complete`` may be absent)."""
-    return policy.decide(
+) -> dict[str, np.ndarray]:
+    """A package's decision columns in ``language``, naming the rules this batch's data cannot
+    check (its own: an optional column such as ``evidence_complete`` may be absent)."""
+    return policy.decision_columns(
         cases,
         package.policy,
         package.costs,

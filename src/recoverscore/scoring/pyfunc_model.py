@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from recoverscore.data.facts import dates
 from recoverscore.errors import RecoverscoreError, internal_report
 from recoverscore.scoring.package import ModelPackage
 from recoverscore.scoring.pipeline import Scorer, ScoringOptions
@@ -152,7 +154,7 @@ class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
         if len(result.rejects):
             raise BadRequest(_describe_rejects(result.rejects))
         scored = result.scored
-        scored["as_of"] = pd.to_datetime(scored["as_of"]).dt.strftime("%Y-%m-%d")  # JSON-safe
+        scored["as_of"] = np.datetime_as_string(dates(scored["as_of"]), unit="D")  # JSON-safe
         return scored
 
     def _scorer(self, options: ScoringOptions) -> Scorer:

@@ -290,8 +290,10 @@ class Cases:
         """From a batch's facts and its ``p_<tier>`` columns (the model's or the truth), and,
         for the safe policy, the logging policy's P(tier | x) (one column per tier)."""
         columns = [probability_column(t) for t in TIERS]
+        if list(probabilities.columns) != columns:  # as tier_probabilities gives them: no copy
+            probabilities = probabilities[columns]
         logged = None if support is None else support[list(TIERS)].to_numpy(dtype=float)
-        return cls(facts, probabilities[columns].to_numpy(dtype=float), probabilities.index, logged)
+        return cls(facts, probabilities.to_numpy(dtype=float), probabilities.index, logged)
 
     @property
     def n(self) -> int:
@@ -690,7 +692,7 @@ def contact_texts(
     return np.where(worked, np.where(court_open, plans[True], plans[False]), None)
 
 
-def decide(
+def decision_columns(
     cases: Cases,
     policy: PolicyConfig,
     costs: CostConfig,
@@ -700,9 +702,10 @@ def decide(
     unchecked: list[str] | None = None,
     language: str = "en",
     texts: ReasonTexts | None = None,
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     """Recommended tier for every debt, with values, exclusions, flags, a why line and the
-    contact plan where one applies.
+    contact plan where one applies: ``decide``'s columns as arrays (the scoring pipeline builds
+    its output from them without a frame in between).
 
     ``rule`` is one of ``POLICIES``; ``capacity`` (safe and value rules) overrides the config's;
     ``guardrails=False`` shows what a rule would do without them (the staircase baseline);
@@ -717,7 +720,7 @@ def decide(
     check_texts(policy, texts)
     wording = _Wording.of(texts, language)
     if cases.facts.principal is None:
-        return _unvalued(cases.index, wording.words)
+        return _unvalued(cases.n, wording.words)
     econ = economics(cases, policy, costs)
     allowed = apply_guardrails(cases, econ, policy)
     mask = allowed.mask if guardrails else np.ones_like(allowed.mask)
@@ -774,18 +777,33 @@ def decide(
         meanings = policy_words.list_separator.join(wording.meaning[c] for c in unchecked)
         note = _append(note, policy_words.unchecked.format(items=meanings), policy_words.separator)
     tiers = np.asarray(TIERS, dtype=object)[chosen]
-    return pd.DataFrame(
-        {
-            "recommended_tier": tiers,
-            "expected_net_value": econ.value[np.arange(len(chosen)), chosen],
-            **{value_column(t): econ.value[:, j] for j, t in enumerate(TIERS)},
-            "excluded_tiers": excluded,
-            "flags": allowed.flags,
-            "why": _why(econ.value, mask, removed, allowed.flagged_by, note, wording),
-            "contact_plan": contact_texts(tiers, court_open, policy.contact, wording.words),
-        },
-        index=cases.index,
+    return {
+        "recommended_tier": tiers,
+        "expected_net_value": econ.value[np.arange(len(chosen)), chosen],
+        **{value_column(t): econ.value[:, j] for j, t in enumerate(TIERS)},
+        "excluded_tiers": excluded,
+        "flags": allowed.flags,
+        "why": _why(econ.value, mask, removed, allowed.flagged_by, note, wording),
+        "contact_plan": contact_texts(tiers, court_open, policy.contact, wording.words),
+    }
+
+
+def decide(
+    cases: Cases,
+    policy: PolicyConfig,
+    costs: CostConfig,
+    rule: str = "safe",
+    capacity: dict[str, int | None] | None = None,
+    guardrails: bool = True,
+    unchecked: list[str] | None = None,
+    language: str = "en",
+    texts: ReasonTexts | None = None,
+) -> pd.DataFrame:
+    """``decision_columns`` as a frame indexed like the cases (see there for the arguments)."""
+    columns = decision_columns(
+        cases, policy, costs, rule, capacity, guardrails, unchecked, language, texts
     )
+    return pd.DataFrame(columns, index=cases.index)
 
 
 def _append(notes: np.ndarray, text: str, separator: str) -> np.ndarray:
@@ -793,22 +811,18 @@ def _append(notes: np.ndarray, text: str, separator: str) -> np.ndarray:
     return np.where(notes == "", text, notes + separator + text)
 
 
-def _unvalued(index: pd.Index, words: Words) -> pd.DataFrame:
+def _unvalued(n: int, words: Words) -> dict[str, np.ndarray]:
     """No tier recommended: without an amount no tier can be weighed against its costs."""
-    n = len(index)
     missing = np.full(n, np.nan)
-    return pd.DataFrame(
-        {
-            "recommended_tier": np.full(n, None, dtype=object),
-            "expected_net_value": missing,
-            **{value_column(t): missing for t in TIERS},
-            "excluded_tiers": np.full(n, "", dtype=object),
-            "flags": np.full(n, "", dtype=object),
-            "why": np.full(n, words.policy.unvalued, dtype=object),
-            "contact_plan": np.full(n, None, dtype=object),
-        },
-        index=index,
-    )
+    return {
+        "recommended_tier": np.full(n, None, dtype=object),
+        "expected_net_value": missing,
+        **{value_column(t): missing for t in TIERS},
+        "excluded_tiers": np.full(n, "", dtype=object),
+        "flags": np.full(n, "", dtype=object),
+        "why": np.full(n, words.policy.unvalued, dtype=object),
+        "contact_plan": np.full(n, None, dtype=object),
+    }
 
 
 # --- contact plan --------------------------------------------------------------------------------
