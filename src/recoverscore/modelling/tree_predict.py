@@ -9,7 +9,7 @@ trees' order, as LightGBM adds them, so the raw scores are the same numbers bit 
 probability is LightGBM's ``1 / (1 + exp(-raw))`` of them.
 
 The split rules (thresholds, the side of NaN and of zero, category bitsets) are read from the
-model's dump by ``treeshap.node_rule``, the same reading the TreeSHAP kernel uses; the compiled
+model's dump by ``treeshap.add_node_rule``, the same reading the TreeSHAP kernel uses; the compiled
 walk is below. Built once per loaded model, kept on the model object, never saved or pickled.
 """
 
@@ -24,7 +24,12 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from recoverscore.modelling.treeshap import NodeRule, UnsupportedModel, check_model, node_rule
+from recoverscore.modelling.treeshap import (
+    NodeRule,
+    UnsupportedModel,
+    add_node_rule,
+    check_model,
+)
 from recoverscore.modelling.treeshap_kernel import KZERO, category_left
 
 SERIAL_ROWS = 256
@@ -136,18 +141,11 @@ class _Reader:
                 raise UnsupportedModel("linear trees (linear_tree=True)")
             self.leaf_value.append(float(node["leaf_value"]))
             return ~(len(self.leaf_value) - 1)
-        rule = node_rule(node)
         c = self.nodes
         index = len(c["node_feature"])
-        feature = int(node["split_feature"])
-        c["node_feature"].append(feature)
-        c["node_threshold"].append(rule.threshold)
-        c["node_nan_left"].append(int(rule.nan_left))
-        c["node_zero_left"].append(int(rule.zero_left))
-        c["node_cat_start"].append(len(self.cat_words) if rule.words else -1)
-        c["node_cat_words"].append(len(rule.words))
-        self.cat_words.extend(rule.words)
-        c["node_tier_left"].append(self._tiers_left(rule) if feature == self.tier_feature else -1)
+        rule = add_node_rule(c, self.cat_words, node)
+        on_tier = int(node["split_feature"]) == self.tier_feature
+        c["node_tier_left"].append(self._tiers_left(rule) if on_tier else -1)
         c["node_left"].append(0)
         c["node_right"].append(0)
         c["node_left"][index] = self._add(node["left_child"])

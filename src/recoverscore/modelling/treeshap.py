@@ -176,6 +176,20 @@ def node_rule(node: dict[str, Any]) -> NodeRule:
     raise UnsupportedModel(f"missing type {missing!r}")
 
 
+def add_node_rule(columns: dict[str, list], cat_words: list[int], node: dict[str, Any]) -> NodeRule:
+    """Append one internal node's feature and rule to flat ``node_*`` columns and its category
+    bitset to ``cat_words`` (the TreeSHAP kernel and the tier predictor lay nodes out alike)."""
+    rule = node_rule(node)
+    columns["node_feature"].append(int(node["split_feature"]))
+    columns["node_threshold"].append(rule.threshold)
+    columns["node_nan_left"].append(int(rule.nan_left))
+    columns["node_zero_left"].append(int(rule.zero_left))
+    columns["node_cat_start"].append(len(cat_words) if rule.words else -1)
+    columns["node_cat_words"].append(len(rule.words))
+    cat_words.extend(rule.words)
+    return rule
+
+
 class _Builder:
     """Walks the dump's trees once, collecting the flattened arrays."""
 
@@ -239,15 +253,7 @@ class _Builder:
         self.tree_features += len(features)
 
     def _add_node(self, node: dict[str, Any]) -> None:
-        c = self.columns
-        rule = node_rule(node)
-        c["node_feature"].append(int(node["split_feature"]))
-        c["node_threshold"].append(rule.threshold)
-        c["node_nan_left"].append(int(rule.nan_left))
-        c["node_zero_left"].append(int(rule.zero_left))
-        c["node_cat_start"].append(len(self.cat_words) if rule.words else -1)
-        c["node_cat_words"].append(len(rule.words))
-        self.cat_words.extend(rule.words)
+        add_node_rule(self.columns, self.cat_words, node)
 
     def _add_leaf(
         self,
