@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from recoverscore.config import StrictModel, default_config_path, load_config
 from recoverscore.data.contract import InputContract
-from recoverscore.data.schemas import TIERS, probability_column
+from recoverscore.data.schemas import TIERS, probability_column, tier_codes
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.calibration import (
     apply_calibration,
@@ -552,8 +552,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
         tiers = self._tiers(None, tier, len(features))
         if tiers is None:
             return float_matrix(features, self.booster_)
-        codes = pd.Categorical(tiers, categories=list(TIERS)).codes.astype(np.float64)
-        return float_matrix(features, self.booster_, tiers=codes)
+        return float_matrix(features, self.booster_, tiers=tier_codes(tiers).astype(np.float64))
 
     @property
     def best_iteration_(self) -> int:
@@ -611,7 +610,7 @@ class RecoveryModel(ClassifierMixin, BaseEstimator):
             p = np.empty((len(matrix), len(TIERS) if self.tier_column else 1))
             for code in range(p.shape[1]):
                 if self.tier_column:
-                    matrix[:, self.feature_names_.index(TIER_FEATURE)] = code
+                    matrix[:, -1] = code  # the tier is the matrix's last column
                 p[:, code] = self._predict(matrix)
         p = apply_calibration(self.calibration_, p)
         return pd.DataFrame(

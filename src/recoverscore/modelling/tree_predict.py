@@ -121,12 +121,15 @@ def _walk_parallel(
         _walk(X, f, n_tiers, rows * c // chunks, rows * (c + 1) // chunks, sigmoid, out)
 
 
+_NODE_FIELDS = tuple(name for name in Forest._fields if name.startswith("node_"))
+
+
 class _Reader:
     """Collects the dump's trees into the ``Forest`` arrays."""
 
     def __init__(self, tier_feature: int | None, n_tiers: int) -> None:
         self.tier_feature, self.n_tiers = tier_feature, n_tiers
-        self.nodes: dict[str, list] = {name: [] for name in Forest._fields[1:10]}
+        self.nodes: dict[str, list] = {name: [] for name in _NODE_FIELDS}
         self.roots: list[int] = []
         self.cat_words: list[int] = []
         self.leaf_value: list[float] = []

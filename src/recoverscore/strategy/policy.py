@@ -349,16 +349,20 @@ def economics(cases: Cases, policy: PolicyConfig, costs: CostConfig) -> Economic
     amount = principal[:, None] * np.array([policy.recovery_share[t] for t in TIERS])
     duration = np.column_stack([np.broadcast_to(costs.duration(t, lost), n) for t in TIERS])
     discount = (1 + policy.discount_rate) ** (-duration / 365.0)
-    pairs = (tiers, each(claim))
-    facts_of = (each(days), each(lost), each(enforceable))
-    success = costs.incurred(*pairs, amount.ravel(), *facts_of).reshape(n, k)
-    failure = costs.incurred(*pairs, 0.0, *facts_of).reshape(n, k)
-    court_success = costs.court_fees(*pairs, True, each(enforceable), each(lost)).reshape(n, k)
-    court_failure = costs.court_fees(*pairs, False, each(enforceable), each(lost)).reshape(n, k)
+    claims, ages, unreachable, reachable_assets = (
+        each(claim),
+        each(days),
+        each(lost),
+        each(enforceable),
+    )
+    success = costs.incurred(tiers, claims, amount.ravel(), ages, unreachable, reachable_assets)
+    failure = costs.incurred(tiers, claims, 0.0, ages, unreachable, reachable_assets)
+    court_success = costs.court_fees(tiers, claims, True, reachable_assets, unreachable)
+    court_failure = costs.court_fees(tiers, claims, False, reachable_assets, unreachable)
     p = cases.probabilities
     recovery = p * amount * discount
-    cost = p * success + (1 - p) * failure
-    court = p * court_success + (1 - p) * court_failure
+    cost = p * success.reshape(n, k) + (1 - p) * failure.reshape(n, k)
+    court = p * court_success.reshape(n, k) + (1 - p) * court_failure.reshape(n, k)
     return Economics(recovery, cost, recovery - cost, court, enforceable)
 
 
