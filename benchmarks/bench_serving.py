@@ -5,7 +5,8 @@ throwaway SQLite store and loaded as MLflow loads it (``mlflow.pyfunc.load_model
 models-from-code pyfunc, the same ``Scorer.score_batch`` as batch scoring). Requests carry one
 portfolio row as a JSON request delivers it (dates and flags as text). Measured:
 
-- in-process ``predict`` on one row, without and with explanations (p50/p95/p99);
+- in-process ``predict`` on one row, without and with explanations (p50/p95/p99), and the
+  contract's validation of that row alone;
 - the baseline: plain LightGBM ``Booster.predict`` on one prepared row (one thread);
 - over HTTP: ``mlflow models serve`` on a loopback port with ``-w`` workers, persistent
   connections, one client after another (sequential) and ``--clients`` at once (concurrent).
@@ -85,6 +86,20 @@ def in_process(model_uri: str, bodies: list[dict], requests: int) -> dict[bool, 
             runs.append(time.perf_counter() - start)
         times[explain] = runs
     return times
+
+
+def validation_one_row(package: ModelPackage, bodies: list[dict], requests: int) -> list[float]:
+    """The input contract's checks on one request's row, typed frame included (a stage of
+    ``predict`` above)."""
+    frames = [pd.DataFrame(b["data"], columns=b["columns"]) for b in bodies]
+    for frame in frames[:20]:
+        package.contract.validate(frame)
+    runs = []
+    for i in range(requests):
+        start = time.perf_counter()
+        package.contract.validate(frames[i % len(frames)])
+        runs.append(time.perf_counter() - start)
+    return runs
 
 
 def lightgbm_one_row(package: ModelPackage, requests: int) -> list[float]:
@@ -210,6 +225,8 @@ def main() -> None:
         for explain, runs in in_process(registered.model_uri, bodies, args.requests).items():
             label = "with explanations" if explain else "no explanations  "
             print(f"in-process pyfunc, one debtor, {label}: {percentiles(runs)}")
+        checks = percentiles(validation_one_row(package, bodies, args.requests))
+        print(f"of which validating the row against the contract: {checks}")
         if args.skip_http:
             return
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 from matplotlib.figure import Figure
+from mlflow.pyfunc.scoring_server import predictions_to_json
 from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
@@ -409,6 +411,24 @@ def test_pyfunc_params_switch_explanations_and_language(store):
     assert quiet["top_reasons"].isna().all()
     chinese = served.predict(_portfolio(rows=5), params={"language": "zh"})
     assert chinese["top_reasons"].str.contains(r"[\u4e00-\u9fff]").all()
+
+
+@pytest.mark.parametrize(
+    "params", [{"explain": False}, {"language": "zh", "policy": "matrix", "top_k": 1}]
+)
+def test_served_answer_is_the_json_pandas_would_give(store, params):
+    served = mlflow.pyfunc.load_model("models:/recoverscore@champion")
+    out = served.predict(_as_text(_portfolio(rows=6)), params=params)
+    assert out.isna().any().any()  # missing values too: None in some columns, NaN in others
+    ours, pandas = io.StringIO(), io.StringIO()
+    predictions_to_json(out, ours)  # what the scoring server sends
+    predictions_to_json(pd.DataFrame(out), pandas)  # pandas' own to_dict(orient="records")
+    assert ours.getvalue() == pandas.getvalue()
+    records, reference = out.to_dict(orient="records"), pd.DataFrame(out).to_dict("records")
+    assert [[type(v) for v in r.values()] for r in records] == [
+        [type(v) for v in r.values()] for r in reference
+    ]
+    assert type(out.drop(columns="why")) is pd.DataFrame  # only the answer itself is special
 
 
 def test_pyfunc_rejects_unreadable_cells_in_one_line(store):

@@ -218,7 +218,7 @@ def test_d2_an_output_inside_the_input_folder_is_refused(model_dir, portfolio, t
         ("principal", "1e300", "principal: less_than_or_equal_to"),
         ("accrued_interest", "1e300", "accrued_interest: less_than_or_equal_to"),
         ("monthly_income", "1e300", "monthly_income: less_than_or_equal_to"),
-        ("n_broken_promises", "1e19", "n_broken_promises"),
+        ("n_broken_promises", "1e19", "n_broken_promises: parse as int"),  # never wrapped
     ],
 )
 def test_d3_values_beyond_the_arithmetic_are_rejected_cells(

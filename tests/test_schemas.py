@@ -263,7 +263,8 @@ def test_every_row_is_valid_or_rejected_and_only_bad_rows_are_rejected(small_wor
 ODD_CELLS = [
     "", " ", None, np.nan, "??", "nan", "-3", "+4", " 5 ", "1.5", "1e999", -3, 2.5, 0, 1, True,
     False, "true", "No", "2026-02-30", "1800-01-01", "2027-01-01", " 2026-06-01 ", "2026/06/01",
-    "individual", "enterprise", "lost", "D000000003", pd.Timestamp("2026-05-01"),
+    "individual", "enterprise", "lost", "D000000003", pd.Timestamp("2026-05-01"), "1e19", 2**63,
+    "2026-06-27T00:00:00.000", " 2026-06-01 08:30 ", "2026-06-27T25:00", "2026-06-27T8:00",
 ]  # fmt: skip
 OWN_CONTRACT = InputContract.derive(
     ["case_no", "principal", "due_date", "as_of", "debtor_type", "monthly_income", "score", "kind"],
@@ -296,8 +297,17 @@ def _comparable(failures: pd.DataFrame) -> list[tuple]:
     return [tuple(plain(v) for v in row) for row in failures.itertuples(index=False)]
 
 
+def _json_cell(value: object) -> object:
+    """A cell as a JSON request carries it: dates as ISO text, missing as null."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if isinstance(value, np.generic) else value
+
+
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     which=st.sampled_from(["portfolio", "history", "own"]),
@@ -306,8 +316,11 @@ def _comparable(failures: pd.DataFrame) -> list[tuple]:
     cells=st.lists(
         st.tuples(st.integers(0, 11), st.integers(0, 40), st.sampled_from(ODD_CELLS)), max_size=6
     ),
+    request=st.booleans(),
 )
-def test_small_frames_validate_as_pandera_does(small_world, monkeypatch, which, rows, text, cells):
+def test_small_frames_validate_as_pandera_does(
+    small_world, monkeypatch, which, rows, text, cells, request
+):
     schema = {
         "portfolio": Portfolio.to_schema(),
         "history": History.to_schema(),
@@ -320,12 +333,36 @@ def test_small_frames_validate_as_pandera_does(small_world, monkeypatch, which, 
     frame = frame.astype(object)
     for i, j, value in cells:
         frame.iat[i % len(frame), j % frame.shape[1]] = value
+    if request:  # as MLflow's server builds a JSON request's frame: one inferred type per column
+        frame = pd.DataFrame(frame.map(_json_cell).to_numpy().tolist(), columns=frame.columns)
     monkeypatch.setattr(schemas, "SMALL_FRAME_ROWS", 10**9)
     small = validate(frame, schema)
     monkeypatch.setattr(schemas, "SMALL_FRAME_ROWS", -1)
     reference = validate(frame, schema)
     assert _comparable(small.failures) == _comparable(reference.failures)
     pd.testing.assert_frame_equal(small.valid, reference.valid)
+
+
+@pytest.mark.parametrize("small", [True, False])
+@pytest.mark.parametrize(
+    ("cell", "readable"),
+    [("1e19", False), (2**63, False), ("-9.3e18", False), (float(2**63 - 1024), True),
+     (-(2**63), True)],
+)  # fmt: skip
+def test_a_count_beyond_int64_is_unreadable_never_wrapped(
+    small_world, monkeypatch, small, cell, readable
+):
+    frame = small_world.head(3).astype(object)
+    frame.loc[1, "n_broken_promises"] = cell
+    monkeypatch.setattr(schemas, "SMALL_FRAME_ROWS", 10**9 if small else -1)
+    report = validate(frame, Portfolio)
+    found = report.failures.query("column == 'n_broken_promises'")
+    if readable:  # it reads as the integer written, and the range checks refuse it
+        expected = "less_than_or_equal_to(1000000)" if cell > 0 else "greater_than_or_equal_to(0)"
+        assert found[["row", "check"]].values.tolist() == [[2, expected]]
+        assert int(found["value"].iloc[0]) == int(cell)
+    else:
+        assert found[["row", "check"]].values.tolist() == [[2, "parse as int"]]
 
 
 def test_one_row_goes_the_compiled_way_and_a_large_frame_through_pandera(small_world, monkeypatch):

@@ -14,14 +14,13 @@ Both phases feed one failure table with a row number, column, check and offendin
 
 from __future__ import annotations
 
-import contextlib
 import datetime
+import math
 import re
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -577,6 +576,7 @@ def _blank(series: pd.Series) -> np.ndarray:
 
 
 _EARLIEST, _LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
+_INT64_LIMIT = 2.0**63
 # A time of day followed by a UTC offset (Z, +08:00, +0800, +08): the offset is dropped.
 _OFFSET = r"^(.*\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -636,8 +636,9 @@ def _parse(series: pd.Series, kind: str) -> pd.Series:
             text_cells(series, strict=True).str.strip(), errors="coerce"
         ).astype("float64")
     numbers = numbers.where(np.isfinite(numbers))
-    if kind == "int":
-        numbers = numbers.where(numbers == np.round(numbers))
+    if kind == "int":  # a count beyond int64 (1e19) is unreadable, never wrapped to a negative
+        fits = (numbers >= -_INT64_LIMIT) & (numbers < _INT64_LIMIT)
+        numbers = numbers.where((numbers == np.round(numbers)) & fits)
     return numbers
 
 
@@ -826,26 +827,27 @@ SMALL_FRAME_ROWS = 64
 of milliseconds however few the rows. Larger frames go through pandera. Both report the same
 failures with the same texts and return the same typed rows (a property test holds them equal)."""
 
-_PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?")
+"""An ISO day, perhaps with a time of day and no offset: NumPy reads these as pandas does."""
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _SCALARS = (str, bool, int, float, np.bool_, np.integer, np.floating)
-_ELEMENT_CHECKS: dict[str, Callable[[dict], Callable[[np.ndarray], np.ndarray]]] = {
+_FIRST_DAY, _LAST_DAY = (np.datetime64(day.date(), "D") for day in (_EARLIEST, _LATEST))
+_SCALAR_CHECKS: dict[str, Callable[[dict], Callable[[object], bool]]] = {
     "greater_than": lambda s: lambda x: x > s["min_value"],
     "greater_than_or_equal_to": lambda s: lambda x: x >= s["min_value"],
     "less_than": lambda s: lambda x: x < s["max_value"],
     "less_than_or_equal_to": lambda s: lambda x: x <= s["max_value"],
-    "isin": lambda s: lambda x: np.isin(x, np.asarray(list(s["allowed_values"]), dtype=object)),
-    "str_length": lambda s: lambda x: _length_ok(x, s),
+    "isin": lambda s: frozenset(s["allowed_values"]).__contains__,
+    "str_length": lambda s: lambda x: _length_ok(len(x), s),
 }
-"""pandera's built-in checks the contracts use, as predicates on non-missing values."""
+"""pandera's built-in checks the contracts use, as predicates on one non-missing value."""
 
 
-def _length_ok(values: np.ndarray, stats: dict) -> np.ndarray:
-    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+def _length_ok(length: int, stats: dict) -> bool:
     if stats.get("exact_value") is not None:
-        return lengths == stats["exact_value"]
+        return length == stats["exact_value"]
     low, high = stats.get("min_value"), stats.get("max_value")
-    return (lengths >= (low or 0)) & (lengths <= (high if high is not None else np.inf))
+    return (low or 0) <= length and (high is None or length <= high)
 
 
 def _text(value: object) -> object:
@@ -864,6 +866,92 @@ def _missing(value: object) -> bool:
     return pd.api.types.is_scalar(value) and bool(pd.isna(value))
 
 
+# --- reading one cell: a value, _BLANK, _UNREADABLE, or _NotPlain for pandas' column parser ---
+
+_BLANK = object()
+_UNREADABLE = object()
+
+
+class _NotPlain(Exception):
+    """A cell the cell readers leave to ``_parse`` (a datetime, bytes, "1_000"...); its whole
+    column is then parsed by pandas, so both paths read every value alike."""
+
+
+def _read_str(cell: object) -> object:
+    if isinstance(cell, str):
+        return cell.strip() or _BLANK
+    if _missing(cell):
+        return _BLANK
+    if isinstance(cell, _SCALARS):
+        return str(cell).strip()
+    raise _NotPlain
+
+
+def _read_date(cell: object) -> object:
+    """A plain ISO text as a day (a time of day is dropped); dates outside 1900-2200 are
+    unreadable."""
+    if isinstance(cell, str):
+        text = cell.strip()
+        if not text:
+            return _BLANK
+        if _PLAIN_DATE.fullmatch(text):
+            try:
+                day = np.datetime64(text).astype("datetime64[D]")
+            except ValueError:  # 2026-02-30, 25:00: unreadable, as in pandas
+                return _UNREADABLE
+            return day if _FIRST_DAY <= day <= _LAST_DAY else _UNREADABLE
+    elif _missing(cell):
+        return _BLANK
+    raise _NotPlain
+
+
+def _read_bool(cell: object) -> object:
+    if cell is True or cell is np.True_:
+        return True
+    if (isinstance(cell, str) and not cell.strip()) or _missing(cell):
+        return _BLANK
+    if not isinstance(cell, _SCALARS):
+        raise _NotPlain
+    text = str(cell).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else _UNREADABLE
+
+
+def _read_number(cell: object, whole: bool) -> object:
+    """A number; a whole one for an int column, within int64 (a count of 1e19 is unreadable,
+    never wrapped around to a negative number)."""
+    if isinstance(cell, str):
+        text = cell.strip()
+        if not text:
+            return _BLANK
+        if not _PLAIN_NUMBER.fullmatch(text):
+            raise _NotPlain
+        value = float(text)
+    elif isinstance(cell, bool | np.bool_):
+        raise _NotPlain
+    elif _missing(cell):
+        return _BLANK
+    elif isinstance(cell, int | float | np.integer | np.floating):
+        value = float(cell)
+    else:
+        raise _NotPlain
+    if not math.isfinite(value) or (whole and not _whole_int64(value)):
+        return _UNREADABLE
+    return value
+
+
+def _whole_int64(value: float) -> bool:
+    return value.is_integer() and -_INT64_LIMIT <= value < _INT64_LIMIT
+
+
+_READERS: dict[str, Callable[[object], object]] = {
+    "str": _read_str,
+    "date": _read_date,
+    "bool": _read_bool,
+    "float": lambda cell: _read_number(cell, whole=False),
+    "int": lambda cell: _read_number(cell, whole=True),
+}
+
+
 @dataclass(frozen=True)
 class _CompiledColumn:
     name: str
@@ -871,11 +959,63 @@ class _CompiledColumn:
     nullable: bool
     unique: bool
     dtype: object  # what pandera coerces the column to
-    checks: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...]  # (pandera's text, test)
+    checks: tuple[tuple[str, Callable[[object], bool]], ...]  # (pandera's text, test)
+
+    def read(self, frame: pd.DataFrame, cells: np.ndarray) -> tuple[list, list[int], list[int]]:
+        """The column's values (``None`` where missing), its blank cells and unreadable cells.
+
+        Plain Python values (text, numbers, booleans: what a JSON request or a CSV holds) are
+        read cell by cell; a column with any other value goes through ``_parse`` whole.
+        """
+        read = _READERS[self.kind]
+        try:
+            values = [read(cell) for cell in cells]
+        except _NotPlain:
+            return self._parse(frame[self.name])
+        if not any(value is _BLANK or value is _UNREADABLE for value in values):
+            return values, [], []
+        blank = [i for i, value in enumerate(values) if value is _BLANK]
+        unreadable = [i for i, value in enumerate(values) if value is _UNREADABLE]
+        for i in blank + unreadable:  # blank text stays text, as pandas' ``str.strip`` has it
+            text = self.kind == "str" and isinstance(cells[i], str)
+            values[i] = cells[i].strip() if text else None
+        return values, blank, unreadable
+
+    def _parse(self, raw: pd.Series) -> tuple[list, list[int], list[int]]:
+        parsed = _parse(raw, self.kind)
+        blank = _blank(raw)
+        missing = parsed.isna().to_numpy()
+        values = [None if gone else value for value, gone in zip(parsed, missing, strict=True)]
+        unreadable = missing & ~blank
+        return values, np.flatnonzero(blank).tolist(), np.flatnonzero(unreadable).tolist()
+
+    def checked(self, values: list) -> list:
+        """Readable values as pandera checks them (whole numbers as integers)."""
+        if self.kind == "int" and not self.nullable:
+            return [int(v) for v in values]
+        return values
+
+    def array(self, values: list) -> np.ndarray:
+        """Checked values as the cross-column rules read them: NumPy, missing as NaN or NaT
+        (text and nullable booleans as objects, missing as ``None``)."""
+        if self.kind in ("float", "int", "date") or (self.kind == "bool" and not self.nullable):
+            return np.array(values, dtype=self.dtype)
+        return np.array(values, dtype=object)
+
+    def typed(self, array: np.ndarray) -> object:
+        """Valid values as pandera's coercion leaves them: the valid frame's column."""
+        if isinstance(self.dtype, np.dtype):
+            return array.astype(self.dtype, copy=False)
+        if isinstance(self.dtype, pd.BooleanDtype):
+            missing = np.equal(array, None)
+            return pd.arrays.BooleanArray(np.equal(array, True), missing)
+        if isinstance(self.dtype, pd.StringDtype):
+            return self.dtype.construct_array_type()._from_sequence(array, dtype=self.dtype)
+        return pd.array(array, self.dtype)
 
 
 class CompiledContract:
-    """A pandera schema's checks compiled once into cell parsers and NumPy predicates.
+    """A pandera schema's checks compiled once into cell readers and predicates.
 
     ``supported`` is false when the schema uses a check this does not know; ``validate`` then
     uses pandera whatever the frame's size.
@@ -888,7 +1028,7 @@ class CompiledContract:
         for name, column in schema.columns.items():
             checks = []
             for check in column.checks:
-                make = _ELEMENT_CHECKS.get(check.name)
+                make = _SCALAR_CHECKS.get(check.name)
                 if make is None:
                     self.supported = False
                     continue
@@ -899,104 +1039,105 @@ class CompiledContract:
                     name, kinds[name], column.nullable, column.unique, dtype, tuple(checks)
                 )
             )
+        self.by_name = {c.name: c for c in self.columns}
         self.rules = [_ROW_CHECKS.get(check.name) for check in schema.checks]
         if None in self.rules or not schema.coerce or schema.parsers:
             self.supported = False
-        self.required = [name for name, c in schema.columns.items() if c.required]
 
     def validate(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Typed valid rows and every failure of a (small) frame, as ``validate`` reports them.
 
-        ``frame`` is indexed by row number and has every required column.
+        ``frame`` is indexed by row number and has every required column. Values stay Python
+        lists until the valid rows are known: NumPy's fixed cost per call is more than a
+        request's whole column.
         """
-        rows = frame.index.to_numpy()
-        cells = frame.to_numpy(dtype=object)  # one conversion; columns are read by position
-        position = {name: j for j, name in enumerate(frame.columns)}
-        parsed: dict[str, np.ndarray] = {}
+        rows = frame.index.tolist()
+        # one conversion, columns read by position; a lone row's cells come cheaper by iloc
+        cells = frame.iloc[0].to_numpy()[None, :] if len(frame) == 1 else frame.to_numpy(object)
+        position = {name: j for j, name in enumerate(frame.columns.tolist())}
+        parsed: dict[str, list] = {}
         cell_failures = []
         for column in self.columns:
             if column.name not in position:
                 continue
             column_cells = cells[:, position[column.name]]
-            values, blank, unreadable = _parse_cells(frame, column.name, column_cells, column.kind)
-            for mask, check in ((unreadable, f"parse as {column.kind}"), (blank, "not_nullable")):
-                if check == "not_nullable" and column.nullable:
-                    continue
+            values, blank, unreadable = column.read(frame, column_cells)
+            cell_failures += [
+                (rows[i], column.name, f"parse as {column.kind}", _text(column_cells[i]))
+                for i in unreadable
+            ]
+            if not column.nullable:
                 cell_failures += [
-                    (row, column.name, check, _text(cell))
-                    for row, cell in zip(rows[mask], column_cells[mask], strict=True)
+                    (rows[i], column.name, "not_nullable", _text(column_cells[i])) for i in blank
                 ]
             parsed[column.name] = values
-        bad = np.isin(rows, [f[0] for f in cell_failures])
-        typed = {name: self._coerce(name, values[~bad]) for name, values in parsed.items()}
-        failures = self._check(typed, rows[~bad])
-        # rows with unreadable cells still get every column check (nulls allowed, values as
-        # parsed); cross-column checks need all their inputs, so those wait until the row reads
-        failures += self._check(
-            {name: values[bad] for name, values in parsed.items()}, rows[bad], row_rules=False
-        )
-        rejected = np.isin(rows[~bad], [f[0] for f in failures])
-        keep = np.flatnonzero(~bad)[~rejected]
-        extra = frame.iloc[keep] if len(typed) < frame.shape[1] else None  # as they came
+        bad = {failure[0] for failure in cell_failures}
+        readable = [i for i, row in enumerate(rows) if row not in bad]
+        checked = {
+            name: self.by_name[name].checked([values[i] for i in readable])
+            for name, values in parsed.items()
+        }
+        failures = self._column_checks(checked, [rows[i] for i in readable])
+        arrays = {name: self.by_name[name].array(values) for name, values in checked.items()}
+        failures += self._row_rules(arrays, np.array([rows[i] for i in readable], dtype=np.int64))
+        if bad:  # rows with unreadable cells still get every column check (values as parsed);
+            # cross-column checks need all their inputs, so those wait until the row reads
+            unread = [i for i, row in enumerate(rows) if row in bad]
+            failures += self._column_checks(
+                {name: [values[i] for i in unread] for name, values in parsed.items()},
+                [rows[i] for i in unread],
+            )
+        rejected = {failure[0] for failure in failures}
+        keep = np.array([i for i in readable if rows[i] not in rejected], dtype=np.intp)
+        if len(keep) < len(readable):
+            kept = np.isin(np.array([rows[i] for i in readable]), list(rejected), invert=True)
+            arrays = {name: array[kept] for name, array in arrays.items()}
+        extra = frame.iloc[keep] if len(parsed) < frame.shape[1] else None  # as they came
         data = {
-            name: self._typed_array(name, typed[name][~rejected]) if name in typed else extra[name]
+            name: self.by_name[name].typed(arrays[name]) if name in arrays else extra[name]
             for name in frame.columns
         }
         valid = pd.DataFrame(data, index=frame.index[keep], copy=False)
         return valid, _failure_table(cell_failures + failures)
 
-    @cached_property
-    def _by_name(self) -> dict[str, _CompiledColumn]:
-        return {c.name: c for c in self.columns}
-
-    def _typed_array(self, name: str, values: np.ndarray) -> object:
-        dtype = self._by_name[name].dtype
-        return values.astype(dtype) if isinstance(dtype, np.dtype) else pd.array(values, dtype)
-
-    def _coerce(self, name: str, values: np.ndarray) -> np.ndarray:
-        """Readable values as pandera's coercion leaves them (whole numbers as integers)."""
-        column = self._by_name[name]
-        if column.kind == "int" and not column.nullable:
-            return values.astype(np.int64)
-        if column.kind == "bool" and not column.nullable:
-            return values.astype(bool)
-        return values
-
-    def _check(
-        self,
-        columns: dict[str, np.ndarray],
-        rows: np.ndarray,
-        row_rules: bool = True,
-    ) -> list[tuple]:
-        """(row, column, check, value) for every failed column check and cross-column rule."""
+    def _column_checks(self, columns: dict[str, list], rows: list) -> list[tuple]:
+        """(row, column, check, value) for every failed column check."""
         failures: list[tuple] = []
         for name, values in columns.items():
-            column = self._by_name[name]
-            present = ~pd.isna(values)
-            failed_sets = []
+            column = self.by_name[name]
+            if not (column.checks or column.unique):
+                continue
+            present = [(row, v) for row, v in zip(rows, values, strict=True) if v is not None]
             if column.unique:
-                counts = Counter(values[present].tolist())
-                repeated = present & np.fromiter(
-                    (counts.get(v, 0) > 1 for v in values.tolist()), dtype=bool, count=len(values)
-                )
-                failed_sets.append(("field_uniqueness", repeated))
-            for text, test in column.checks:
-                failed = present.copy()
-                failed[present] = ~np.asarray(test(values[present]), dtype=bool)
-                failed_sets.append((text, failed))
-            for text, failed in failed_sets:
+                counts = Counter(value for _, value in present)
                 failures += [
-                    (row, name, text, _value(value))
-                    for row, value in zip(rows[failed], values[failed], strict=True)
+                    (row, name, "field_uniqueness", _value(value))
+                    for row, value in present
+                    if counts[value] > 1
                 ]
-        if row_rules and len(rows):
-            for rule in self.rules:
-                if not rule.columns <= columns.keys():
-                    continue
-                failed = ~np.asarray(rule.test(None, columns), dtype=bool)
+            failures += [
+                (row, name, text, _value(value))
+                for text, test in column.checks
+                for row, value in present
+                if not test(value)
+            ]
+        return failures
+
+    def _row_rules(self, columns: dict[str, np.ndarray], rows: np.ndarray) -> list[tuple]:
+        """(row, column, check, value) for every failed cross-column rule."""
+        failures: list[tuple] = []
+        if not len(rows):
+            return failures
+        for rule in self.rules:
+            if not rule.columns <= columns.keys():
+                continue
+            failed = ~np.asarray(rule.test(None, columns), dtype=bool)
+            if failed.any():
                 failures += [
                     (row, rule.primary, rule.description, _value(value))
-                    for row, value in zip(rows[failed], columns[rule.primary][failed], strict=True)
+                    for row, value in zip(
+                        rows[failed].tolist(), columns[rule.primary][failed], strict=True
+                    )
                 ]
         return failures
 
@@ -1021,66 +1162,6 @@ def _value(value: object) -> object:
     if isinstance(value, np.datetime64):
         return pd.Timestamp(value)
     return value
-
-
-def _parse_cells(
-    frame: pd.DataFrame, name: str, cells: np.ndarray, kind: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One column parsed cell by cell: values, blank cells, unreadable cells.
-
-    Plain Python values (text, numbers, booleans: what a JSON request or a CSV holds) are read
-    here; any other column (datetimes, say) goes through ``_parse`` unchanged, so both paths
-    read every value alike.
-    """
-    blank = np.fromiter(
-        (_missing(v) or (isinstance(v, str) and not v.strip()) for v in cells),
-        dtype=bool,
-        count=len(cells),
-    )
-    simple = all(isinstance(v, _SCALARS) for v in cells[~blank])
-    if simple and kind == "str":
-        values = np.array(
-            [v.strip() if isinstance(v, str) else None if b else str(v).strip()
-             for v, b in zip(cells, blank, strict=True)],
-            dtype=object,
-        )  # fmt: skip
-        return values, blank, np.zeros(len(cells), dtype=bool)
-    texts = cells[~blank]
-    if kind == "date" and all(isinstance(v, str) and _PLAIN_DATE.match(v.strip()) for v in texts):
-        days = np.full(len(cells), np.datetime64("NaT", "D"))
-        for i in np.flatnonzero(~blank):
-            with contextlib.suppress(ValueError):  # 2026-02-30: unreadable, as in pandas
-                days[i] = np.datetime64(cells[i].strip(), "D")
-        plausible = (days >= _EARLIEST.to_datetime64()) & (days <= _LATEST.to_datetime64())
-        values = np.where(plausible, days, np.datetime64("NaT", "D")).astype("datetime64[ns]")
-        return values, blank, pd.isna(values) & ~blank
-    if simple and kind == "bool":
-        values = np.full(len(cells), None, dtype=object)
-        for i in np.flatnonzero(~blank):
-            v = cells[i]
-            text = "true" if v is True or v is np.True_ else str(v).strip().lower()
-            values[i] = True if text in _TRUE else False if text in _FALSE else None
-        return values, blank, np.equal(values, None) & ~blank
-    if simple and kind in ("int", "float"):
-        texts = [v for v in cells[~blank] if isinstance(v, str)]
-        booleans = any(isinstance(v, bool | np.bool_) for v in cells[~blank])
-        if not booleans and all(_PLAIN_NUMBER.match(v.strip()) for v in texts):
-            values = np.array(
-                [np.nan if b else float(v) for v, b in zip(cells, blank, strict=True)],
-                dtype=np.float64,
-            )
-            values[~np.isfinite(values)] = np.nan
-            if kind == "int":
-                values[values != np.round(values)] = np.nan
-            return values, blank, np.isnan(values) & ~blank
-    raw = frame[name]
-    values = _parse(raw, kind)
-    blank = _blank(raw)
-    if kind in ("bool", "str"):
-        parsed = values.astype(object).where(values.notna(), None).to_numpy(dtype=object)
-    else:
-        parsed = values.to_numpy()
-    return parsed, blank, values.isna().to_numpy() & ~blank
 
 
 _COMPILED: dict[int, tuple[weakref.ref, CompiledContract]] = {}

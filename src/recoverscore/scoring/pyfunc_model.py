@@ -103,6 +103,26 @@ def options_from_params(params: dict[str, Any] | None) -> ScoringOptions:
         raise BadRequest(f"bad params: {error}") from None
 
 
+class ScoredRows(pd.DataFrame):
+    """The scored rows ``predict`` returns: a DataFrame whose JSON records come from one pass.
+
+    MLflow's server answers with ``to_dict(orient="records")`` of the result; pandas builds
+    those a column at a time, about 0.8 ms for one debtor's 27 columns, a tenth of the whole
+    request. The records here are the same dicts (Python values, ``NaN`` and ``None`` as
+    pandas gives them) from one conversion. Anything derived from it is a plain DataFrame.
+    """
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    def to_dict(self, orient: str = "dict", *, into: type = dict, index: bool = True) -> object:
+        if orient != "records" or into is not dict:
+            return super().to_dict(orient, into=into, index=index)
+        columns = self.columns.tolist()
+        return [dict(zip(columns, row, strict=True)) for row in self.to_numpy(object).tolist()]
+
+
 class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
     """Raw portfolio rows in; the scored output of batch scoring out, one row per debtor.
 
@@ -125,7 +145,7 @@ class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
         context: mlflow.pyfunc.PythonModelContext | None,
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
-    ) -> pd.DataFrame:
+    ) -> ScoredRows:
         """Score the rows as batch scoring does; refuse the request if any row is bad.
 
         ``params`` (all optional): ``explain``, ``top_k``, ``language``, ``policy``, ``as_of``.
@@ -155,7 +175,7 @@ class RecoverscorePyfunc(mlflow.pyfunc.PythonModel):
             raise BadRequest(_describe_rejects(result.rejects))
         scored = result.scored
         scored["as_of"] = np.datetime_as_string(dates(scored["as_of"]), unit="D")  # JSON-safe
-        return scored
+        return ScoredRows(scored)
 
     def _scorer(self, options: ScoringOptions) -> Scorer:
         scorers = self.__dict__.setdefault("_scorers", {})
