@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recoverscore.data.schemas import SyntheticHistory, validate
+from recoverscore.data.schemas import SyntheticHistory
 from recoverscore.data.synthetic import generate, load_synthetic_config
 from recoverscore.data.tables import write_chunks
+from recoverscore.data.validation import validate
 from recoverscore.modelling.evaluate import history_summary
 from timing import timed
 

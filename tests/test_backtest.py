@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from recoverscore.data.schemas import TIERS, Outcomes, probability_column, validate, value_column
+from recoverscore.data.schemas import TIERS, Outcomes, probability_column, value_column
+from recoverscore.data.validation import validate
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring.backtest import (
     bernoulli_z,

@@ -10,8 +10,9 @@ import pytest
 
 from recoverscore import registry
 from recoverscore.cli import EXIT_INVALID
-from recoverscore.data.schemas import SyntheticHistory, validate
+from recoverscore.data.schemas import SyntheticHistory
 from recoverscore.data.tables import read_table
+from recoverscore.data.validation import validate
 from tests.conftest import one_line_error, run
 
 

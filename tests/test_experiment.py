@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recoverscore.config import parse_config
-from recoverscore.data.schemas import TIERS, Portfolio, Scored, validate
+from recoverscore.data.schemas import TIERS, Portfolio, Scored
 from recoverscore.data.synthetic import generate_frame
+from recoverscore.data.validation import validate
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring.package import ModelPackage
 from recoverscore.scoring.pipeline import Scorer, ScoringOptions

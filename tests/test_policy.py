@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from recoverscore.config import parse_config
 from recoverscore.data.costs import load_costs
 from recoverscore.data.facts import DebtFacts
-from recoverscore.data.schemas import TIERS, Portfolio, probability_column, validate, value_column
+from recoverscore.data.schemas import TIERS, Portfolio, probability_column, value_column
 from recoverscore.data.synthetic import generate_frame, legacy_tier, load_synthetic_config
+from recoverscore.data.validation import validate
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.explain import load_reasons
 from recoverscore.strategy.policy import (

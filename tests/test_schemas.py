@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recoverscore.data import schemas
+from recoverscore.data import small_frames, validation
 from recoverscore.data.contract import InputContract
 from recoverscore.data.schemas import (
     TIERS,
@@ -18,9 +18,9 @@ from recoverscore.data.schemas import (
     Scored,
     SyntheticHistory,
     probability_column,
-    validate,
     value_column,
 )
+from recoverscore.data.validation import validate
 
 
 def test_generated_world_passes_every_schema(world):
@@ -335,9 +335,9 @@ def test_small_frames_validate_as_pandera_does(
         frame.iat[i % len(frame), j % frame.shape[1]] = value
     if request:  # as MLflow's server builds a JSON request's frame: one inferred type per column
         frame = pd.DataFrame(frame.map(_json_cell).to_numpy().tolist(), columns=frame.columns)
-    monkeypatch.setattr(schemas, "SMALL_FRAME_ROWS", 10**9)
+    monkeypatch.setattr(validation, "SMALL_FRAME_ROWS", 10**9)
     small = validate(frame, schema)
-    monkeypatch.setattr(schemas, "SMALL_FRAME_ROWS", -1)
+    monkeypatch.setattr(validation, "SMALL_FRAME_ROWS", -1)
     reference = validate(frame, schema)
     assert _comparable(small.failures) == _comparable(reference.failures)
     pd.testing.assert_frame_equal(small.valid, reference.valid)
@@ -354,7 +354,7 @@ def test_a_count_beyond_int64_is_unreadable_never_wrapped(
 ):
     frame = small_world.head(3).astype(object)
     frame.loc[1, "n_broken_promises"] = cell
-    monkeypatch.setattr(schemas, "SMALL_FRAME_ROWS", 10**9 if small else -1)
+    monkeypatch.setattr(validation, "SMALL_FRAME_ROWS", 10**9 if small else -1)
     report = validate(frame, Portfolio)
     found = report.failures.query("column == 'n_broken_promises'")
     if readable:  # it reads as the integer written, and the range checks refuse it
@@ -367,14 +367,14 @@ def test_a_count_beyond_int64_is_unreadable_never_wrapped(
 
 def test_one_row_goes_the_compiled_way_and_a_large_frame_through_pandera(small_world, monkeypatch):
     calls = []
-    compiled_validate = schemas.CompiledContract.validate
+    compiled_validate = small_frames.CompiledContract.validate
     monkeypatch.setattr(
-        schemas.CompiledContract,
+        small_frames.CompiledContract,
         "validate",
         lambda self, frame: calls.append(len(frame)) or compiled_validate(self, frame),
     )
     validate(small_world.head(1), Portfolio)
-    validate(small_world.head(schemas.SMALL_FRAME_ROWS + 1), Portfolio)
+    validate(small_world.head(validation.SMALL_FRAME_ROWS + 1), Portfolio)
     assert calls == [1]
 
 
@@ -382,6 +382,6 @@ def test_a_check_the_compiler_does_not_know_sends_every_frame_to_pandera(small_w
     schema = Portfolio.to_schema().update_column(
         "region", checks=[pa.Check(lambda s: s.str.len() < 3, name="short")]
     )
-    assert not schemas.compiled(schema).supported
+    assert not small_frames.compiled(schema).supported
     report = validate(small_world.head(2), schema)
     assert set(report.failures["check"]) == {"short"}

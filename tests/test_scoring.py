@@ -8,8 +8,9 @@ import pytest
 
 from recoverscore import score
 from recoverscore.data.costs import load_costs
-from recoverscore.data.schemas import TIERS, Portfolio, Scored, probability_column, validate
+from recoverscore.data.schemas import TIERS, Portfolio, Scored, probability_column
 from recoverscore.data.synthetic import generate_frame
+from recoverscore.data.validation import validate
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.model import load_train_config
 from recoverscore.scoring.package import ModelPackage, settings_digest

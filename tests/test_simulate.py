@@ -11,13 +11,14 @@ from scipy import stats
 
 import recoverscore
 from recoverscore.data.costs import load_costs
-from recoverscore.data.schemas import TIERS, Outcomes, Portfolio, SyntheticHistory, validate
+from recoverscore.data.schemas import TIERS, Outcomes, Portfolio, SyntheticHistory
 from recoverscore.data.synthetic import (
     draw_outcomes,
     expected_net_recovery,
     generate_frame,
     load_synthetic_config,
 )
+from recoverscore.data.validation import validate
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring.package import ModelPackage
 from recoverscore.scoring.simulate import (

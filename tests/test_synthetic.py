@@ -13,13 +13,7 @@ from hypothesis import strategies as st
 from recoverscore.config import parse_config
 from recoverscore.data.costs import load_costs
 from recoverscore.data.facts import AGING_BUCKETS, is_time_barred
-from recoverscore.data.schemas import (
-    TIERS,
-    History,
-    SyntheticHistory,
-    true_probability_column,
-    validate,
-)
+from recoverscore.data.schemas import TIERS, History, SyntheticHistory, true_probability_column
 from recoverscore.data.synthetic import (
     SyntheticConfig,
     generate_frame,
@@ -29,6 +23,7 @@ from recoverscore.data.synthetic import (
     voluntary_probability,
 )
 from recoverscore.data.tables import read_table
+from recoverscore.data.validation import validate
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.evaluate import bayes_limit_auc, given_tier_truth, history_buckets
 from tests.conftest import AS_OF, SAMPLE_DIR

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from recoverscore.data.schemas import SyntheticHistory, validate
+from recoverscore.data.schemas import SyntheticHistory
 from recoverscore.data.tables import read_table, write_chunks, write_table
+from recoverscore.data.validation import validate
 
 
 def test_csv_and_parquet_round_trip_to_the_same_typed_frame(tmp_path, small_world):

@@ -37,7 +37,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from recoverscore import __version__
-from recoverscore.data import schemas
+from recoverscore.data import parsing, schemas, validation
 from recoverscore.data.checking import check_file
 from recoverscore.data.reader import Source
 from recoverscore.data.synthetic import generate, load_synthetic_config
@@ -224,7 +224,7 @@ def _fail(message: str) -> None:
 def _date(value: str | None, option: str) -> pd.Timestamp | None:
     """A date option: ``YYYY-MM-DD`` only (``11/12/2026`` is November to some, December to
     others)."""
-    return None if value is None else schemas.iso_date(value, option)
+    return None if value is None else parsing.iso_date(value, option)
 
 
 def _detect(columns) -> SchemaChoice:
@@ -335,7 +335,7 @@ def validate_command(
             source.require(schemas.required_columns(model_schema))
             report = check_file(
                 source,
-                lambda frame, rows: schemas.validate(
+                lambda frame, rows: validation.validate(
                     frame, model_schema, as_of=snapshot, rows=rows
                 ),
                 "debtor_id",
@@ -397,7 +397,7 @@ def describe_command(
         choice = _detect(frame.columns)
         if choice in (SchemaChoice.portfolio, SchemaChoice.outcomes):
             raise RecoverscoreError(f"{path} has no given_tier column: not a labelled history")
-        report = schemas.validate(frame, SCHEMAS[choice])
+        report = validation.validate(frame, SCHEMAS[choice])
         if not report.is_valid:
             raise RecoverscoreError(
                 f"{path} fails the {choice.value} schema: run `recoverscore validate {path}`"

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recoverscore.data.parsing import text_cells
 from recoverscore.data.reader import BATCH_SIZE, MALFORMED, Source
-from recoverscore.data.schemas import FAILURE_COLUMNS, ValidationReport, text_cells
+from recoverscore.data.schemas import FAILURE_COLUMNS
+from recoverscore.data.validation import ValidationReport
 
 BatchCheck = Callable[[pd.DataFrame, np.ndarray], ValidationReport]
 """Validates one batch (its raw rows and their row numbers) against a contract."""

@@ -21,12 +21,11 @@ from pydantic import Field, model_validator
 from recoverscore.config import StrictModel
 from recoverscore.data.schemas import (
     Portfolio,
-    ValidationReport,
     required_columns,
     row_checks_within,
     schema_reference,
-    validate,
 )
+from recoverscore.data.validation import ValidationReport, validate
 
 STANDARD_ID = "debtor_id"
 _DATED = ("due_date", "last_payment_date", "last_acknowledgment_date")
@@ -126,7 +125,7 @@ class InputContract(StrictModel):
         as_of: pd.Timestamp | str | None = None,
         rows: np.ndarray | None = None,
     ) -> ValidationReport:
-        """``schemas.validate`` against this contract (``as_of`` fills a missing column)."""
+        """``validation.validate`` against this contract (``as_of`` fills a missing column)."""
         return validate(frame, self.schema, as_of=as_of if self.dated else None, rows=rows)
 
     def reference(self) -> str:

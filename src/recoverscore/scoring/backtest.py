@@ -69,10 +69,10 @@ from recoverscore.data.schemas import (
     as_schema,
     probability_column,
     tier_codes,
-    validate,
     value_column,
     with_id_column,
 )
+from recoverscore.data.validation import validate
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling.evaluate import binary_metrics, calibration_figure
 from recoverscore.modelling.explain import tier_names

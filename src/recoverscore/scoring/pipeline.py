@@ -35,15 +35,8 @@ import pyarrow as pa
 
 from recoverscore.data.checking import reject_duplicates
 from recoverscore.data.contract import STANDARD_ID
-from recoverscore.data.schemas import (
-    TIERS,
-    Scored,
-    column_kinds,
-    iso_date,
-    text_cells,
-    tier_codes,
-    value_column,
-)
+from recoverscore.data.parsing import iso_date, text_cells
+from recoverscore.data.schemas import TIERS, Scored, column_kinds, tier_codes, value_column
 from recoverscore.errors import RecoverscoreError
 from recoverscore.modelling import explain
 from recoverscore.scoring.drift import DriftCounter

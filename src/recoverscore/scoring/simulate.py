@@ -31,11 +31,11 @@ from recoverscore.data.schemas import (
     SyntheticHistory,
     tier_codes,
     true_probability_column,
-    validate,
     value_column,
     with_id_column,
 )
 from recoverscore.data.synthetic import SyntheticConfig, draw_outcomes, load_synthetic_config
+from recoverscore.data.validation import validate
 from recoverscore.errors import RecoverscoreError
 from recoverscore.scoring.backtest import check_scored
 from recoverscore.strategy.experiment import design_propensity, explore_tiers, keyed_uniform
