@@ -474,18 +474,19 @@ def test_model_carries_its_code_and_pins_what_recoverscore_needs(champion_dir):
     assert (code / "scoring" / "pyfunc_model.py").is_file()
     assert (code / "configs" / "policy.yaml").is_file()  # the package's own settings travel too
     assert not list(code.rglob("__pycache__")) and not list(code.rglob("*.pyc"))
-    pinned = dict(
-        line.split("==", 1)
-        for line in (champion_dir / "requirements.txt").read_text().split()
-        if "==" in line
-    )
+    lines = (champion_dir / "requirements.txt").read_text().splitlines()
+    listed = [Requirement(line) for line in lines if "==" in line]
+    pinned = {r.name + (f"[{','.join(sorted(r.extras))}]" if r.extras else ""): r for r in listed}
     declared = [Requirement(r) for r in importlib.metadata.requires("recoverscore")]
     runtime = [r for r in declared if r.marker is None or r.marker.evaluate({"extra": ""})]
     assert runtime and "recoverscore" not in pinned  # bundled, not installed
     for requirement in runtime:
         extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
         name = requirement.name + extras
-        assert pinned.get(name) == importlib.metadata.version(requirement.name), name
+        assert name in pinned, name
+        version = str(pinned[name].specifier).removeprefix("==")
+        assert version == importlib.metadata.version(requirement.name), name
+        assert pinned[name].marker == requirement.marker, name  # uvloop: never on Windows
     assert not [name for name in pinned if name.split("[")[0] in {"pytest", "playwright"}]
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import uvicorn
 from typer.testing import CliRunner
+from uvicorn.loops.auto import auto_loop_factory
 
 from recoverscore import registry
 from recoverscore.cli import app
@@ -184,3 +188,35 @@ def test_a_refused_request_echoes_no_input_value(served, change, expected):
         v for v in ("12,5 thousand", "many", str(frame["principal"].iloc[0])) if v in body
     ]
     assert not leaked and "Failed to predict data" not in body
+
+
+def test_a_multi_worker_server_answers_without_nagle_delays():
+    """``mlflow models serve -w N`` runs ``uvicorn --workers N``, whose supervisor binds the
+    socket and hands it to the workers. On asyncio's own loop connections accepted on that
+    socket keep Nagle's algorithm, so each keep-alive answer waits ~44 ms for the client's
+    delayed ACK (a 2-worker server took 56 ms a request instead of 11). The loop uvicorn picks
+    in this environment (uvloop, a dependency) must set TCP_NODELAY on them."""
+    listener = uvicorn.Config("mlflow.pyfunc.scoring_server.app:app", host="127.0.0.1", port=0)
+    sock = listener.bind_socket()  # what the multi-worker supervisor does
+    loop = auto_loop_factory(use_subprocess=True)()
+    accepted: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            connection = transport.get_extra_info("socket")
+            accepted.append(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def connect_once() -> None:
+        server = await loop.create_server(Probe, sock=sock)
+        reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        await reader.read()  # the probe closes the connection
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    try:
+        loop.run_until_complete(connect_once())
+    finally:
+        loop.close()
+    assert len(accepted) == 1 and accepted[0] != 0

@@ -451,10 +451,14 @@ def _pip_requirements() -> list[str]:
     pinned = []
     for text in declared:
         requirement = Requirement(text)
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+        marker = requirement.marker
+        if marker is not None and "extra" in str(marker):
             continue  # the test and server extras
+        if marker is not None and not marker.evaluate():
+            continue  # not installed here, so no version to pin (uvloop on Windows)
         extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
-        pinned.append(f"{requirement.name}{extras}=={package_version(requirement.name)}")
+        where = f"; {marker}" if marker is not None else ""  # uvloop: never on Windows
+        pinned.append(f"{requirement.name}{extras}=={package_version(requirement.name)}{where}")
     return pinned
 
 
