@@ -371,7 +371,9 @@ def test_one_row_goes_the_compiled_way_and_a_large_frame_through_pandera(small_w
     monkeypatch.setattr(
         small_frames.CompiledContract,
         "validate",
-        lambda self, frame: calls.append(len(frame)) or compiled_validate(self, frame),
+        lambda self, frame, index: (
+            calls.append(len(frame)) or compiled_validate(self, frame, index)
+        ),
     )
     validate(small_world.head(1), Portfolio)
     validate(small_world.head(validation.SMALL_FRAME_ROWS + 1), Portfolio)

@@ -248,14 +248,14 @@ class CompiledContract:
         if None in self.rules or not schema.coerce or schema.parsers:
             self.supported = False
 
-    def validate(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def validate(self, frame: pd.DataFrame, index: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Typed valid rows and every failure of a (small) frame, as ``validate`` reports them.
 
-        ``frame`` is indexed by row number and has every required column. Values stay Python
-        lists until the valid rows are known: NumPy's fixed cost per call is more than a
+        ``frame`` has every required column; ``index`` holds its rows' numbers. Values stay
+        Python lists until the valid rows are known: NumPy's fixed cost per call is more than a
         request's whole column.
         """
-        rows = frame.index.tolist()
+        rows = index.tolist()
         # one conversion, columns read by position; a lone row's cells come cheaper by iloc
         cells = frame.iloc[0].to_numpy()[None, :] if len(frame) == 1 else frame.to_numpy(object)
         position = {name: j for j, name in enumerate(frame.columns.tolist())}
@@ -296,12 +296,13 @@ class CompiledContract:
         if len(keep) < len(readable):
             kept = np.isin(np.array([rows[i] for i in readable]), list(rejected), invert=True)
             arrays = {name: array[kept] for name, array in arrays.items()}
-        extra = frame.iloc[keep] if len(parsed) < frame.shape[1] else None  # as they came
-        data = {
-            name: self.by_name[name].typed(arrays[name]) if name in arrays else extra[name]
-            for name in frame.columns
+        data = {  # the user's other columns as they came
+            name: self.by_name[name].typed(arrays[name])
+            if name in arrays
+            else frame[name].array[keep]
+            for name in position
         }
-        valid = pd.DataFrame(data, index=frame.index[keep], copy=False)
+        valid = pd.DataFrame(data, index=index[keep], copy=False)
         return valid, _failure_table(cell_failures + failures)
 
     def _column_checks(self, columns: dict[str, list], rows: list) -> list[tuple]:

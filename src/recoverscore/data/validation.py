@@ -114,28 +114,29 @@ def validate(
     does not carry its snapshot date). Rows keep their 1-based input row number as index;
     ``rows`` gives those numbers when the frame is one batch of a larger file.
     """
-    frame = frame.reset_index(drop=True)
     if rows is None:
-        frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+        index = pd.RangeIndex(1, len(frame) + 1, name="row")
     else:
-        frame.index = pd.Index(np.asarray(rows, dtype=np.int64), name="row")
+        index = pd.Index(np.asarray(rows, dtype=np.int64), name="row")
     if as_of is not None and "as_of" not in frame.columns:
         frame = frame.assign(as_of=pd.Timestamp(as_of))
     schema = as_schema(contract)
+    present = set(frame.columns)
     missing = [
-        name for name, column in schema.columns.items() if column.required and name not in frame
+        name for name, column in schema.columns.items() if column.required and name not in present
     ]
     if missing:
         failures = pd.DataFrame(
             {"row": pd.NA, "column": missing, "check": "column_in_dataframe", "value": None}
         )[FAILURE_COLUMNS]
-        return ValidationReport(frame.iloc[0:0], failures, len(frame), rows)
+        return ValidationReport(frame.iloc[0:0].set_axis(index[:0]), failures, len(frame), rows)
     small = compiled(schema) if len(frame) <= SMALL_FRAME_ROWS else None
     if small is not None and small.supported:
-        valid, failures = small.validate(frame)
+        valid, failures = small.validate(frame, index)
         if not failures.empty:
             failures = failures.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
         return ValidationReport(valid, failures, len(frame), rows)
+    frame = frame.set_axis(index)
     parsed, cell_failures = parse_columns(frame, schema)
     bad_cells = cell_failures["row"].unique()
     readable = parsed.drop(index=bad_cells)
