@@ -296,13 +296,13 @@ class CompiledContract:
         if len(keep) < len(readable):
             kept = np.isin(np.array([rows[i] for i in readable]), list(rejected), invert=True)
             arrays = {name: array[kept] for name, array in arrays.items()}
+        index = index[keep]
+        extra = frame.iloc[keep].set_axis(index) if len(arrays) < len(position) else None
         data = {  # the user's other columns as they came
-            name: self.by_name[name].typed(arrays[name])
-            if name in arrays
-            else frame[name].array[keep]
+            name: self.by_name[name].typed(arrays[name]) if name in arrays else extra[name]
             for name in position
         }
-        valid = pd.DataFrame(data, index=index[keep], copy=False)
+        valid = pd.DataFrame(data, index=index, copy=False)
         return valid, _failure_table(cell_failures + failures)
 
     def _column_checks(self, columns: dict[str, list], rows: list) -> list[tuple]:
