@@ -207,7 +207,12 @@ class _CompiledColumn:
         return np.array(values, dtype=object)
 
     def typed(self, array: np.ndarray) -> object:
-        """Valid values as pandera's coercion leaves them: the valid frame's column."""
+        """Valid values as pandera's coercion leaves them: the valid frame's column.
+
+        Dates go in as pandas' own array: a frame wraps a NumPy datetime column itself at about
+        three times the cost, the largest part of building a request's frame."""
+        if isinstance(self.dtype, np.dtype) and self.dtype.kind == "M":
+            return pd.arrays.DatetimeArray._from_sequence(array, dtype=self.dtype)
         if isinstance(self.dtype, np.dtype):
             return array.astype(self.dtype, copy=False)
         if isinstance(self.dtype, pd.BooleanDtype):
