@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandas.api.internals import create_dataframe_from_blocks
 
 from recoverscore.data.parsing import (
     EARLIEST,
@@ -207,12 +208,7 @@ class _CompiledColumn:
         return np.array(values, dtype=object)
 
     def typed(self, array: np.ndarray) -> object:
-        """Valid values as pandera's coercion leaves them: the valid frame's column.
-
-        Dates go in as pandas' own array: a frame wraps a NumPy datetime column itself at about
-        three times the cost, the largest part of building a request's frame."""
-        if isinstance(self.dtype, np.dtype) and self.dtype.kind == "M":
-            return pd.arrays.DatetimeArray._from_sequence(array, dtype=self.dtype)
+        """Valid values as pandera's coercion leaves them: the valid frame's column."""
         if isinstance(self.dtype, np.dtype):
             return array.astype(self.dtype, copy=False)
         if isinstance(self.dtype, pd.BooleanDtype):
@@ -301,14 +297,14 @@ class CompiledContract:
         if len(keep) < len(readable):
             kept = np.isin(np.array([rows[i] for i in readable]), list(rejected), invert=True)
             arrays = {name: array[kept] for name, array in arrays.items()}
-        index = index[keep]
-        extra = frame.iloc[keep].set_axis(index) if len(arrays) < len(position) else None
-        data = {  # the user's other columns as they came
-            name: self.by_name[name].typed(arrays[name]) if name in arrays else extra[name]
+        extra = frame.iloc[keep] if len(arrays) < len(position) else None
+        data = [  # the user's other columns as they came
+            self.by_name[name].typed(arrays[name]) if name in arrays else _column(extra[name])
             for name in position
-        }
-        valid = pd.DataFrame(data, index=index, copy=False)
-        return valid, _failure_table(cell_failures + failures)
+        ]
+        if len(keep) < len(rows):
+            index = index[keep]
+        return _frame(data, index, frame.columns), _failure_table(cell_failures + failures)
 
     def _column_checks(self, columns: dict[str, list], rows: list) -> list[tuple]:
         """(row, column, check, value) for every failed column check."""
@@ -350,6 +346,30 @@ class CompiledContract:
                     )
                 ]
         return failures
+
+
+def _column(series: pd.Series) -> object:
+    """A column's values as a block holds them: NumPy, or pandas' own array."""
+    return series.to_numpy() if isinstance(series.dtype, np.dtype) else series.array
+
+
+def _frame(columns: list[object], index: pd.Index, names: pd.Index) -> pd.DataFrame:
+    """The valid rows as a frame built from its blocks: one 2-D block per NumPy dtype and one
+    per pandas array. ``pd.DataFrame`` makes and checks a block per column, about 0.3 ms for a
+    request's 29 columns; this is a third of that, the same frame (a property test compares).
+    ``columns`` are the columns' values in the order of ``names``."""
+    groups: dict[tuple, list[int]] = {}
+    for j, values in enumerate(columns):
+        key = ("numpy", values.dtype.str) if isinstance(values, np.ndarray) else ("pandas", j)
+        groups.setdefault(key, []).append(j)
+    blocks = [
+        (
+            np.stack([columns[j] for j in positions]) if kind == "numpy" else columns[positions[0]],
+            np.asarray(positions, dtype=np.intp),
+        )
+        for (kind, _), positions in groups.items()
+    ]
+    return create_dataframe_from_blocks(blocks, index=index, columns=names)
 
 
 def _failure_table(found: list[tuple]) -> pd.DataFrame:
