@@ -452,10 +452,8 @@ def _pip_requirements() -> list[str]:
     for text in declared:
         requirement = Requirement(text)
         marker = requirement.marker
-        if marker is not None and "extra" in str(marker):
-            continue  # the test and server extras
-        if marker is not None and not marker.evaluate():
-            continue  # not installed here, so no version to pin (uvloop on Windows)
+        if marker is not None and not marker.evaluate({"extra": ""}):
+            continue  # the test and server extras; uvloop on Windows (not installed there)
         extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
         where = f"; {marker}" if marker is not None else ""  # uvloop: never on Windows
         pinned.append(f"{requirement.name}{extras}=={package_version(requirement.name)}{where}")

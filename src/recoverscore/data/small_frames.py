@@ -293,9 +293,9 @@ class CompiledContract:
                 [rows[i] for i in unread],
             )
         rejected = {failure[0] for failure in failures}
-        keep = np.array([i for i in readable if rows[i] not in rejected], dtype=np.intp)
-        if len(keep) < len(readable):
-            kept = np.isin(np.array([rows[i] for i in readable]), list(rejected), invert=True)
+        kept = np.array([rows[i] not in rejected for i in readable], dtype=bool)
+        keep = np.asarray(readable, dtype=np.intp)[kept]
+        if not kept.all():
             arrays = {name: array[kept] for name, array in arrays.items()}
         extra = frame.iloc[keep] if len(arrays) < len(position) else None
         data = [  # the user's other columns as they came
